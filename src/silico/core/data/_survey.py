@@ -1,0 +1,305 @@
+"""Human survey data: an integer-coded respondent CSV plus its codebook."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from silico.core.errors import ValidationError
+from silico.core.prompts import Item
+from silico.core.stats import Responses
+from silico.core.traits import Scheme, get_scheme
+
+
+@dataclass(frozen=True)
+class TraitColumn:
+    """Where a demographic trait lives in the data and how its values read.
+
+    Parameters
+    ----------
+    trait : str
+        Catalogue trait name (``"party"``).
+    column : str
+        Data column (``"pid3"``).
+    scheme : str
+        Built-in scheme name giving the survey's categories (``"party4"``).
+    values : mapping raw value -> category label or None, optional
+        Raw values as strings (``"1"``, ``"Democrat"``); ``None`` marks a value
+        as missing (e.g. "Not sure"). Without a mapping the raw values must be
+        the scheme's labels. Values neither mapped nor empty are an error.
+    """
+
+    trait: str
+    column: str
+    scheme: str
+    values: Mapping[str, str | None] | None = None
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """Per variable: question text, value labels, ordinal codes, non-substantive codes."""
+
+    variables: Mapping[str, Mapping[str, object]]
+    missing_codes: tuple[int, ...] = ()
+
+    @classmethod
+    def load(cls, path: str | Path) -> Codebook:
+        p = Path(path)
+        try:
+            raw = json.loads(p.read_text())
+        except FileNotFoundError:
+            raise ValidationError("codebook", f"file not found: {p}") from None
+        except json.JSONDecodeError as e:
+            raise ValidationError("codebook", f"{p} is not valid JSON: {e}") from None
+        if not isinstance(raw, dict):
+            raise ValidationError("codebook", f"{p} must hold an object of variables")
+        missing = tuple(int(k) for k in raw.get("_missing_codes", {}) if _is_int(k))
+        variables = {k: v for k, v in raw.items() if not k.startswith("_") and isinstance(v, dict)}
+        return cls(variables, missing)
+
+    def item(self, name: str, reverse: bool = False) -> Item:
+        """The ordinal item of a variable: its question and options in ordinal order.
+
+        ``reverse=True`` flips the order (reverse-keyed items of a battery, so
+        that higher positions mean the same direction on every item).
+        """
+        v = self.variables.get(name)
+        if v is None:
+            raise ValidationError(f"items.{name}", "not in the codebook")
+        codes = [int(c) for c in v.get("ordinal_codes_in_order", []) or []]  # type: ignore[attr-defined]
+        labels = v.get("value_labels", {}) or {}
+        if len(codes) < 2:
+            raise ValidationError(
+                f"items.{name}", "has no ordinal codes in the codebook (not an ordinal item)"
+            )
+        missing_labels = [c for c in codes if str(c) not in labels]  # type: ignore[operator]
+        if missing_labels:
+            raise ValidationError(
+                f"items.{name}", f"codes {missing_labels} have no label in the codebook"
+            )
+        question = str(v.get("question") or v.get("question_label") or v.get("description") or name)
+        if reverse:
+            codes = codes[::-1]
+        options = tuple(" ".join(str(labels[str(c)]).split()) for c in codes)  # type: ignore[index]
+        return Item(name, " ".join(question.split()), options, tuple(codes))
+
+    def nonsubstantive(self, name: str) -> set[int]:
+        v = self.variables.get(name, {})
+        return {int(c) for c in v.get("nonsubstantive_valid_codes", []) or []}  # type: ignore[attr-defined]
+
+
+def _is_int(s: str) -> bool:
+    try:
+        int(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _raw_str(x: object) -> str | None:
+    """A cell as the string a value map is keyed by (1.0 -> "1"); None when empty."""
+    if x is None:
+        return None
+    if isinstance(x, float):
+        if math.isnan(x):
+            return None
+        if x.is_integer():
+            return str(int(x))
+    s = str(x).strip()
+    return s or None
+
+
+@dataclass(frozen=True)
+class SurveyData:
+    """Human respondents ready for matching and comparison.
+
+    Attributes
+    ----------
+    ids : ndarray of str, shape (n,)
+    items : list of Item
+    responses : Responses
+        Ordinal positions (1..K) per respondent and item; NaN for not asked,
+        don't know, refused or non-substantive answers.
+    traits : dict trait -> ndarray of int, shape (n,)
+        Category index in the trait's scheme, -1 where missing.
+    schemes : dict trait -> Scheme
+    groups : dict column -> ndarray of object, shape (n,)
+        Extra columns kept for subgroup analysis (raw values).
+    """
+
+    ids: np.ndarray
+    items: list[Item]
+    responses: Responses
+    traits: dict[str, np.ndarray]
+    schemes: dict[str, Scheme]
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(len(self.ids))
+
+    def trait_labels(self, trait: str) -> np.ndarray:
+        """Category labels of a trait per respondent (None where missing)."""
+        cats = self.schemes[trait].categories
+        return np.array([cats[c] if c >= 0 else None for c in self.traits[trait]], dtype=object)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per respondent: id, weight, trait labels, group columns, item positions."""
+        df = pd.DataFrame({"respondent_id": self.ids, "weight": self.responses.weights})
+        for t in self.traits:
+            df[t] = self.trait_labels(t)
+        for g, v in self.groups.items():
+            df[g] = v
+        for j, it in enumerate(self.items):
+            df[it.id] = self.responses.values[:, j]
+        return df
+
+
+def load_survey(
+    csv_path: str | Path,
+    codebook: Codebook | str | Path,
+    items: Sequence[str],
+    traits: Sequence[TraitColumn],
+    weight: str | None = None,
+    filters: Mapping[str, Sequence[object]] | None = None,
+    groups: Sequence[str] = (),
+    id_column: str | None = None,
+    reverse: Sequence[str] = (),
+) -> SurveyData:
+    """Load respondents from an integer-coded CSV and its codebook.
+
+    Parameters
+    ----------
+    csv_path : path
+        One row per respondent.
+    codebook : Codebook or path to its JSON
+    items : sequence of str
+        Ordinal opinion items (variables with ``ordinal_codes_in_order``).
+    traits : sequence of TraitColumn
+    weight : str, optional
+        Survey-weight column; unit weights when omitted. Rows with a missing or
+        zero weight are dropped (they count for nothing in weighted estimates).
+    filters : mapping column -> allowed values, optional
+        Keep only rows whose column value is in the list (``{"year": [2018]}``).
+    groups : sequence of str
+        Columns kept verbatim for subgroup analysis.
+    id_column : str, optional
+        Respondent id column; row numbers when omitted.
+    reverse : sequence of str
+        Reverse-keyed items: their ordinal order is flipped so a battery points
+        one way (needed for a meaningful Cronbach's alpha).
+
+    Returns
+    -------
+    SurveyData
+
+    Notes
+    -----
+    Per item, a cell is an ordinal code (kept as its position 1..K), a
+    non-substantive code or one of the codebook's missing codes (NaN), or empty
+    (NaN: not asked). Anything else is an error naming the column and value.
+    """
+    cb = codebook if isinstance(codebook, Codebook) else Codebook.load(codebook)
+    path = Path(csv_path)
+    try:
+        df = pd.read_csv(path, low_memory=False)
+    except FileNotFoundError:
+        raise ValidationError("data.path", f"file not found: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValidationError("data.path", f"{path} is not a readable CSV: {e}") from None
+    if len(df) == 0:
+        raise ValidationError("data.path", f"{path} has no rows")
+    if not items:
+        raise ValidationError("items", "at least one item is needed")
+    needed = list(items) + [t.column for t in traits] + list(groups)
+    needed += [weight] if weight else []
+    needed += [id_column] if id_column else []
+    needed += list((filters or {}).keys())
+    absent = [c for c in dict.fromkeys(needed) if c not in df.columns]
+    if absent:
+        raise ValidationError("data.columns", f"missing in {path.name}: {absent}")
+    for col, allowed in (filters or {}).items():
+        keep = {_raw_str(a) for a in allowed}
+        df = df[df[col].map(_raw_str).isin(keep)]
+    if weight:
+        w = pd.to_numeric(df[weight], errors="coerce")
+        if w.isna().all():
+            raise ValidationError(f"data.weight.{weight}", "has no numeric values")
+        if (w < 0).any():
+            raise ValidationError(f"data.weight.{weight}", "has negative weights")
+        df = df[w.notna() & (w > 0)]
+        weights = pd.to_numeric(df[weight]).to_numpy(float)
+    else:
+        weights = np.ones(len(df))
+    if len(df) == 0:
+        raise ValidationError("data.filters", "no respondent is left after filters and weights")
+
+    unknown = sorted(set(reverse) - set(items))
+    if unknown:
+        raise ValidationError("reverse", f"not among the items: {unknown}")
+    item_objs = [cb.item(name, reverse=name in set(reverse)) for name in items]
+    values = np.full((len(df), len(items)), np.nan)
+    for j, it in enumerate(item_objs):
+        col = df[it.id]
+        numeric = pd.to_numeric(col, errors="coerce")
+        bad = col.notna() & numeric.isna()
+        if bad.any():
+            raise ValidationError(f"data.{it.id}", f"non-numeric value {col[bad].iloc[0]!r}")
+        ignore = cb.nonsubstantive(it.id) | set(cb.missing_codes)
+        pos = {c: i + 1 for i, c in enumerate(it.codes)}
+        arr = numeric.to_numpy(float)
+        for i, x in enumerate(arr):
+            if math.isnan(x):
+                continue
+            if not x.is_integer():
+                raise ValidationError(f"data.{it.id}", f"value {x} is not an integer code")
+            code = int(x)
+            if code in pos:
+                values[i, j] = pos[code]
+            elif code not in ignore:
+                raise ValidationError(
+                    f"data.{it.id}",
+                    f"code {code} is outside the codebook (options {list(it.codes)})",
+                )
+    trait_codes: dict[str, np.ndarray] = {}
+    schemes: dict[str, Scheme] = {}
+    for tc in traits:
+        scheme = get_scheme(tc.scheme)
+        if scheme.trait != tc.trait:
+            raise ValidationError(
+                f"traits.{tc.trait}", f"scheme {tc.scheme!r} is for trait {scheme.trait!r}"
+            )
+        out = np.full(len(df), -1, dtype=np.int64)
+        for i, raw in enumerate(df[tc.column].map(_raw_str)):
+            if raw is None:
+                continue
+            if tc.values is not None:
+                if raw not in tc.values:
+                    raise ValidationError(
+                        f"traits.{tc.trait}.values",
+                        f"value {raw!r} of column {tc.column!r} is not mapped",
+                    )
+                label = tc.values[raw]
+                if label is None:
+                    continue
+            else:
+                label = raw
+            out[i] = scheme.index(label)
+        trait_codes[tc.trait] = out
+        schemes[tc.trait] = scheme
+    ids = df[id_column].map(str).to_numpy() if id_column else np.array([str(i) for i in df.index])
+    kept = {g: df[g].to_numpy(object) for g in groups}
+    return SurveyData(
+        ids=ids,
+        items=item_objs,
+        responses=Responses.build(values, [it.k for it in item_objs], weights),
+        traits=trait_codes,
+        schemes=schemes,
+        groups=kept,
+    )

@@ -1,0 +1,115 @@
+"""Loading real survey data: GSS known figures, CCES battery, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from silico.core.data import CCES_2018_TRAITS, GSS_TRAITS, TraitColumn, load_survey
+from silico.core.errors import ValidationError
+from silico.core.stats import by_subgroup, cronbach_alpha, distributions
+
+
+def _gss(gss_dir, items, **kw):
+    return load_survey(
+        gss_dir / "gss_2016_2018.csv",
+        gss_dir / "codebook.json",
+        items,
+        GSS_TRAITS,
+        weight="wtssall",
+        filters={"year": [2018]},
+        **kw,
+    )
+
+
+def test_gss_2018_weighted_figures(gss_dir):
+    d = _gss(gss_dir, ["abany", "cappun", "grass"], groups=["party3"])
+    dist = distributions(d.responses)
+    assert round(dist[0][0] * 100, 1) == 49.9  # abany yes
+    assert round(dist[1][0] * 100, 1) == 63.6  # cappun favour
+    assert round(dist[2][0] * 100, 1) == 66.4  # grass legal
+    party = d.groups["party3"]
+    for label, expected in (("Democrat", 63.7), ("Republican", 28.3)):
+        sub = d.responses.take(party == label)
+        assert round(distributions(sub)[0][0] * 100, 1) == expected
+    # The party trait decodes to the same groups.
+    assert np.array_equal(d.trait_labels("party") == "Democrat", party == "Democrat")
+
+
+def test_gss_split_ballot_items_are_missing_not_zero(gss_dir):
+    d = _gss(gss_dir, ["abany"])
+    raw = pd.read_csv(gss_dir / "gss_2016_2018.csv", usecols=["year", "abany", "wtssall"])
+    raw = raw[raw.year == 2018]
+    asked = raw.abany.isin([1, 2]).sum()
+    assert np.isfinite(d.responses.values[:, 0]).sum() == asked
+
+
+def test_cces_racial_resentment_alpha(cces_dir):
+    items = [f"CC18_422{c}" for c in "abcdefgh"]
+    d = load_survey(
+        cces_dir / "cces_2018_sample.csv",
+        cces_dir / "codebook.json",
+        items,
+        CCES_2018_TRAITS,
+        weight="commonpostweight",
+        reverse=["CC18_422a", "CC18_422d", "CC18_422f", "CC18_422g"],
+        id_column="case_id",
+    )
+    # The data README gives 0.91 for this battery.
+    assert round(cronbach_alpha(d.responses.values, d.responses.weights), 2) == 0.91
+    assert d.items[0].options[0] == "Strongly disagree"  # reversed
+    assert d.n == 869  # the post-election wave only (weight present)
+    frame = d.to_frame()
+    assert list(frame.columns[:3]) == ["respondent_id", "weight", "age"] and len(frame) == d.n
+    # Subgroups by party exist and are computable.
+    out = by_subgroup(d.responses, d.responses, d.trait_labels("party"))
+    assert {"Democrat", "Republican"} <= set(out)
+
+
+def _write(tmp_path, rows, codebook=None):
+    csv = tmp_path / "d.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    cb = tmp_path / "cb.json"
+    import json
+
+    cb.write_text(
+        json.dumps(
+            codebook
+            or {
+                "q": {
+                    "question": "Q?",
+                    "value_labels": {"1": "yes", "2": "no", "8": "dk"},
+                    "ordinal_codes_in_order": [1, 2],
+                    "nonsubstantive_valid_codes": [8],
+                },
+                "_missing_codes": {"-9": "refused"},
+            }
+        )
+    )
+    return csv, cb
+
+
+def test_bad_data_errors_name_the_field(tmp_path):
+    party = [TraitColumn("party", "p", "party4", {"1": "Democrat", "2": "Republican"})]
+    csv, cb = _write(tmp_path, {"q": [1, 2, 8, -9, None], "p": [1, 2, 1, 2, 1]})
+    d = load_survey(csv, cb, ["q"], party)
+    assert np.isnan(d.responses.values[2:, 0]).all() and d.responses.values[1, 0] == 2
+    with pytest.raises(ValidationError, match=r"missing in d.csv: \['nope'\]"):
+        load_survey(csv, cb, ["nope"], party)
+    csv2, _ = _write(tmp_path, {"q": [1, 3], "p": [1, 1]})
+    with pytest.raises(ValidationError, match=r"data\.q: code 3 is outside the codebook"):
+        load_survey(csv2, cb, ["q"], party)
+    csv3, _ = _write(tmp_path, {"q": ["x", 1], "p": [1, 1]})
+    with pytest.raises(ValidationError, match="non-numeric value 'x'"):
+        load_survey(csv3, cb, ["q"], party)
+    csv4, _ = _write(tmp_path, {"q": [1, 1], "p": [1, 7]})
+    with pytest.raises(ValidationError, match=r"value '7' of column 'p' is not mapped"):
+        load_survey(csv4, cb, ["q"], party)
+    with pytest.raises(ValidationError, match="file not found"):
+        load_survey(tmp_path / "absent.csv", cb, ["q"], party)
+    with pytest.raises(ValidationError, match="not an ordinal item|not in the codebook"):
+        load_survey(csv, cb, ["p"], party)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValidationError, match="not a readable CSV"):
+        load_survey(tmp_path / "empty.csv", cb, ["q"], party)
