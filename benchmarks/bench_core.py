@@ -11,7 +11,17 @@ from silico.core.stats import Responses, split_half
 from silico.core.traits import SCHEMES
 
 # The nine traits at the sizes of the built-in schemes.
-_TRAIT_SCHEMES = ("age4", "gender2", "race5", "educ6", "income_gss5", "region4", "relig5", "party4", "ideo5")
+_TRAIT_SCHEMES = (
+    "age4",
+    "gender2",
+    "race5",
+    "educ6",
+    "income_gss5",
+    "region4",
+    "relig5",
+    "party4",
+    "ideo5",
+)
 
 
 def _problem(n_humans: int, n_personas: int, seed: int) -> tuple[MatchProblem, np.ndarray]:
@@ -44,7 +54,9 @@ def bench_matching_greedy_capacity() -> dict[str, object]:
         "capacity_vs_goal": round(tc / 10, 3),
         "capacity_max_reuse": int(np.bincount(c.persona).max()),
         "greedy_max_reuse": int(np.bincount(g.persona).max()),
-        "capacity_mean_logw_minus_greedy": round(float(c.log_weight.mean() - g.log_weight.mean()), 4),
+        "capacity_mean_logw_minus_greedy": round(
+            float(c.log_weight.mean() - g.log_weight.mean()), 4
+        ),
     }
 
 

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import silico.core
 
-FORBIDDEN = {"grpc", "kafka", "prometheus_client", "httpx", "requests", "socket", "urllib", "sqlalchemy"}
+FORBIDDEN = {
+    "grpc",
+    "kafka",
+    "prometheus_client",
+    "httpx",
+    "requests",
+    "socket",
+    "urllib",
+    "sqlalchemy",
+}
 
 
 def test_core_imports_nothing_forbidden():

@@ -1,0 +1,209 @@
+"""KServe model server for the embedded engine, with OpenAI-compatible completions routes.
+
+KServe's own OpenAI endpoints import vLLM, which is absent on CPU, so the
+``/openai/v1/completions`` and ``/openai/v1/models`` routes are added to the
+KServe app here; liveness (``/``), readiness (``/v1/models/{name}``,
+``/v2/health/ready``) and ``/metrics`` come from KServe itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from kserve import Model
+from prometheus_client import Counter, Histogram
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.modelserver.engine import Engine, RequestError
+
+log = logging.getLogger("silico.modelserver")
+
+REQUESTS = Counter("silico_modelserver_requests_total", "Completion requests", ["model", "status"])
+LATENCY = Histogram(
+    "silico_modelserver_request_seconds",
+    "Completion latency per prompt",
+    ["model"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+PROMPT_TOKENS = Counter(
+    "silico_modelserver_prompt_tokens_total", "Prompt tokens received", ["model"]
+)
+COMPUTED_TOKENS = Counter(
+    "silico_modelserver_prompt_tokens_computed_total",
+    "Prompt tokens actually run through the model",
+    ["model"],
+)
+GENERATED_TOKENS = Counter(
+    "silico_modelserver_generated_tokens_total", "Tokens generated", ["model"]
+)
+PREFIX_HITS = Counter(
+    "silico_modelserver_prefix_cache_hits_total", "Prompts that reused a cached prefix", ["model"]
+)
+PREFIX_SAVED = Counter(
+    "silico_modelserver_prefix_cache_saved_tokens_total",
+    "Prompt tokens served from the prefix cache",
+    ["model"],
+)
+
+
+class CompletionRequest(BaseModel):
+    """The OpenAI completions request fields this server honours (others are refused)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    prompt: str | list[str]
+    max_tokens: int = Field(16, ge=0, le=8192)
+    temperature: float = Field(1.0, ge=0.0, le=10.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    n: int = Field(1, ge=1, le=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    logprobs: int | None = Field(None, ge=0, le=20)
+    echo: bool = False
+    stream: bool = False
+    # Silico extension: turn prefix reuse off for one request (benchmarks).
+    prefix_reuse: bool = True
+
+
+class SmolModel(Model):
+    """A KServe model whose ``predict`` is an OpenAI-style completion."""
+
+    def __init__(self, name: str, engine_factory: Any) -> None:
+        super().__init__(name)
+        self._factory = engine_factory
+        self.engine: Engine | None = None
+
+    def load(self) -> bool:
+        self.engine = self._factory()
+        self.ready = True
+        return self.ready
+
+    async def predict(
+        self, payload: Any, headers: dict[str, str] | None = None, response_headers: Any = None
+    ) -> Any:
+        # The v1/v2 inference protocols carry tensors; text goes through /openai/v1.
+        raise NotImplementedError("use /openai/v1/completions")
+
+    def complete(self, req: CompletionRequest) -> dict[str, Any]:
+        assert self.engine is not None
+        prompts = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
+        if not prompts:
+            raise RequestError("prompt must not be empty")
+        stop = [req.stop] if isinstance(req.stop, str) else req.stop
+        choices = []
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+        for i, prompt in enumerate(prompts):
+            if not isinstance(prompt, str) or not prompt:
+                raise RequestError(f"prompt[{i}] must be a non-empty string")
+            r = self.engine.complete(
+                prompt,
+                max_tokens=req.max_tokens,
+                temperature=req.temperature,
+                top_p=req.top_p,
+                seed=None if req.seed is None else req.seed + i,
+                stop=stop,
+                logprobs=req.logprobs,
+                reuse_prefix=req.prefix_reuse,
+            )
+            LATENCY.labels(self.name).observe(r.seconds)
+            PROMPT_TOKENS.labels(self.name).inc(r.prompt_tokens)
+            COMPUTED_TOKENS.labels(self.name).inc(r.prompt_tokens - r.cached_tokens)
+            GENERATED_TOKENS.labels(self.name).inc(r.completion_tokens)
+            if r.cached_tokens:
+                PREFIX_HITS.labels(self.name).inc()
+                PREFIX_SAVED.labels(self.name).inc(r.cached_tokens)
+            usage["prompt_tokens"] += r.prompt_tokens
+            usage["completion_tokens"] += r.completion_tokens
+            usage["cached_tokens"] += r.cached_tokens
+            c = r.choice
+            text = prompt + c.text if req.echo else c.text
+            lp = None
+            if req.logprobs is not None:
+                lp = {
+                    "tokens": c.tokens,
+                    "token_logprobs": c.token_logprobs,
+                    "top_logprobs": c.top_logprobs,
+                    "text_offset": c.text_offset,
+                }
+            choices.append(
+                {"index": i, "text": text, "logprobs": lp, "finish_reason": c.finish_reason}
+            )
+        return {
+            "id": f"cmpl-{uuid.uuid4().hex}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": self.name,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": usage["prompt_tokens"],
+                "completion_tokens": usage["completion_tokens"],
+                "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+                "prompt_tokens_details": {"cached_tokens": usage["cached_tokens"]},
+            },
+        }
+
+
+def _error(status: int, message: str, kind: str, param: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"message": message, "type": kind, "param": param, "code": status}},
+    )
+
+
+def add_openai_routes(app: FastAPI, model: SmolModel) -> None:
+    """Register the completions and models routes on the KServe FastAPI app."""
+
+    @app.get("/openai/v1/models")
+    async def list_models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [{"id": model.name, "object": "model", "created": 0, "owned_by": "silico"}],
+        }
+
+    @app.post("/openai/v1/completions")
+    async def completions(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except Exception:
+            REQUESTS.labels(model.name, "400").inc()
+            return _error(400, "request body is not valid JSON", "invalid_request_error")
+        try:
+            req = CompletionRequest.model_validate(body)
+        except ValidationError as e:
+            REQUESTS.labels(model.name, "400").inc()
+            first = e.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            return _error(400, f"{field}: {first['msg']}", "invalid_request_error", field)
+        if req.model != model.name:
+            REQUESTS.labels(model.name, "404").inc()
+            return _error(
+                404,
+                f"model {req.model!r} not found; this server has {model.name!r}",
+                "not_found",
+                "model",
+            )
+        if req.stream:
+            REQUESTS.labels(model.name, "400").inc()
+            return _error(
+                400,
+                "stream: streaming is not supported by this server",
+                "invalid_request_error",
+                "stream",
+            )
+        if not model.ready:
+            REQUESTS.labels(model.name, "503").inc()
+            return _error(503, "model is loading", "unavailable")
+        try:
+            result = await asyncio.to_thread(model.complete, req)
+        except RequestError as e:
+            REQUESTS.labels(model.name, "400").inc()
+            return _error(400, str(e), "invalid_request_error")
+        REQUESTS.labels(model.name, "200").inc()
+        return JSONResponse(result)

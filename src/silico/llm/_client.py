@@ -1,0 +1,276 @@
+"""One client for the OpenAI-compatible completions API (vLLM, KServe, llama.cpp, embedded)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from silico.core.extraction import OptionScores, combine_with_followup, option_distribution
+from silico.llm._cache import ResponseCache, cache_key
+from silico.llm._usage import Usage, UsageLedger
+
+log = logging.getLogger("silico.llm")
+
+#: Top alternatives requested for option scoring (vLLM's default max_logprobs is 20).
+SCORE_LOGPROBS = 20
+#: Below this mass on a bare "(" the follow-up request is not worth making.
+PAREN_FOLLOWUP_MIN = 0.02
+
+
+class ModelServerError(RuntimeError):
+    """The model server could not be reached or kept failing after the retries."""
+
+
+class ModelResponseError(RuntimeError):
+    """The server answered with something unusable (4xx, malformed JSON, missing fields)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A sampled completion."""
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+
+
+class CompletionsClient:
+    """Completions with logprobs against one model of an OpenAI-compatible server.
+
+    Args:
+        base_url: API root including ``/v1`` (e.g. ``http://host:8080/openai/v1``).
+        model: served model name.
+        timeout: seconds per HTTP request.
+        max_retries: retries after the first attempt on connection errors, 429 and 5xx.
+        backoff: first retry delay in seconds; doubles each retry, with full jitter.
+        concurrency: requests in flight at once for batched calls.
+        cache: response cache for deterministic requests (None disables it).
+        ledger: where token usage is recorded, by stage.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        timeout: float = 120.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        concurrency: int = 4,
+        cache: ResponseCache | None = None,
+        ledger: UsageLedger | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.concurrency = max(1, concurrency)
+        self.cache = cache
+        self.ledger = ledger or UsageLedger()
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._rand = random.Random()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CompletionsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.base_url}/completions"
+        last: Exception | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                delay = self.backoff * 2 ** (attempt - 1)
+                with self._lock:
+                    delay = self._rand.uniform(0, delay)
+                time.sleep(delay)
+            try:
+                r = self._http.post(url, json=body)
+            except httpx.TransportError as e:
+                last = e
+                log.warning("model server %s unreachable (attempt %d): %s", url, attempt + 1, e)
+                continue
+            if r.status_code == 429 or r.status_code >= 500:
+                last = ModelResponseError(f"HTTP {r.status_code}: {r.text[:200]}", r.status_code)
+                continue
+            if r.status_code >= 400:
+                raise ModelResponseError(
+                    f"model server refused the request: HTTP {r.status_code}: {_message(r)}",
+                    r.status_code,
+                )
+            try:
+                data = r.json()
+            except ValueError:
+                raise ModelResponseError(
+                    f"model server answered non-JSON: {r.text[:200]!r}"
+                ) from None
+            _check_completion(data)
+            return data  # type: ignore[no-any-return]
+        raise ModelServerError(
+            f"model server at {self.base_url} failed after {self.max_retries + 1} attempts: {last}"
+        ) from last
+
+    def complete(self, prompt: str, stage: str = "default", **params: Any) -> dict[str, Any]:
+        """One raw completions call for one prompt, through the response cache."""
+        deterministic = params.get("seed") is not None or params.get("temperature", 1.0) == 0
+        key = (
+            cache_key(self.model, params, prompt)
+            if deterministic and self.cache is not None
+            else None
+        )
+        t0 = time.perf_counter()
+        if key is not None:
+            hit = self.cache.get(key) if self.cache is not None else None
+            if hit is not None:
+                self.ledger.record(stage, Usage(calls=1, cache_hits=1))
+                return hit
+        body = self._post({"model": self.model, "prompt": prompt, **params})
+        usage = body.get("usage") or {}
+        details = usage.get("prompt_tokens_details") or {}
+        self.ledger.record(
+            stage,
+            Usage(
+                calls=1,
+                prompt=int(usage.get("prompt_tokens", 0) or 0),
+                cached=int(details.get("cached_tokens", 0) or 0),
+                generated=int(usage.get("completion_tokens", 0) or 0),
+                seconds=time.perf_counter() - t0,
+            ),
+        )
+        if key is not None and self.cache is not None:
+            self.cache.put(key, body)
+        return body
+
+    def _map(self, fn: Any, items: Sequence[Any]) -> list[Any]:
+        if len(items) <= 1 or self.concurrency == 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(fn, items))
+
+    # -- what the stages use ----------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        max_tokens: int = 256,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] = (),
+        seed: int | Sequence[int] | None = None,
+        stage: str = "generate",
+    ) -> list[Generation]:
+        """Sampled text per prompt; ``seed`` (one, or one per prompt) makes it reproducible."""
+        seeds = list(seed) if isinstance(seed, Sequence) else [seed] * len(prompts)
+        if len(seeds) != len(prompts):
+            raise ValueError("one seed per prompt")
+
+        def one(i: int) -> Generation:
+            params: dict[str, Any] = {
+                "max_tokens": max_tokens,
+                "temperature": temperature,
+                "top_p": top_p,
+            }
+            if stop:
+                params["stop"] = list(stop)
+            if seeds[i] is not None:
+                params["seed"] = int(seeds[i])  # type: ignore[arg-type]
+            body = self.complete(prompts[i], stage=stage, **params)
+            c = body["choices"][0]
+            u = body.get("usage") or {}
+            return Generation(
+                c.get("text") or "",
+                c.get("finish_reason") or "",
+                int(u.get("prompt_tokens", 0) or 0),
+                int(u.get("completion_tokens", 0) or 0),
+                int((u.get("prompt_tokens_details") or {}).get("cached_tokens", 0) or 0),
+            )
+
+        return self._map(one, range(len(prompts)))  # type: ignore[arg-type]
+
+    def score_options(
+        self, prompts: Sequence[str], n_options: Sequence[int] | int, stage: str = "score"
+    ) -> list[OptionScores]:
+        """Option distribution after each prompt from the next token's top logprobs.
+
+        Letters are read in the forms ``X``, `` X`` and ``(X``; when the model's
+        next token is a bare ``(`` the letter comes one token later, so a
+        follow-up request on ``prompt + " ("`` is folded in (see
+        :func:`silico.core.extraction.combine_with_followup`).
+        """
+        ks = [n_options] * len(prompts) if isinstance(n_options, int) else list(n_options)
+        if len(ks) != len(prompts):
+            raise ValueError("one option count per prompt")
+
+        def top(prompt: str) -> dict[str, float]:
+            body = self.complete(
+                prompt, stage=stage, max_tokens=1, temperature=0.0, logprobs=SCORE_LOGPROBS
+            )
+            lp = body["choices"][0].get("logprobs") or {}
+            tops = lp.get("top_logprobs") or []
+            if not tops or not isinstance(tops[0], dict):
+                raise ModelResponseError("response has no top_logprobs for the first token")
+            return {str(k): float(v) for k, v in tops[0].items() if v is not None}
+
+        def one(i: int) -> OptionScores:
+            direct = option_distribution(top(prompts[i]), ks[i])
+            if direct.paren_mass >= PAREN_FOLLOWUP_MIN:
+                follow = option_distribution(top(prompts[i] + " ("), ks[i])
+                return combine_with_followup(direct, follow)
+            return direct
+
+        return self._map(one, range(len(prompts)))  # type: ignore[arg-type]
+
+    def models(self) -> list[str]:
+        """Model ids the server lists."""
+        try:
+            r = self._http.get(f"{self.base_url}/models")
+        except httpx.TransportError as e:
+            raise ModelServerError(f"model server at {self.base_url} unreachable: {e}") from e
+        if r.status_code != 200:
+            raise ModelResponseError(f"HTTP {r.status_code}: {_message(r)}", r.status_code)
+        return [m["id"] for m in r.json().get("data", [])]
+
+
+def _message(r: httpx.Response) -> str:
+    try:
+        err = r.json().get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    except ValueError:
+        pass
+    return r.text[:300]
+
+
+def _check_completion(data: Any) -> None:
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("choices"), list)
+        or not data["choices"]
+    ):
+        raise ModelResponseError(f"not a completions response: {str(data)[:200]}")
+    c = data["choices"][0]
+    if not isinstance(c, dict) or "text" not in c:
+        raise ModelResponseError("completion choice has no text")

@@ -1,0 +1,168 @@
+"""The real embedded model server (KServe + transformers) driven by the real client."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+
+from silico.core.prompts import Item, backstory_prompt, present, survey_prompt
+from silico.llm import CompletionsClient, ModelResponseError, ModelServerError, ResponseCache
+
+from .conftest import MODEL, free_port, start_model_server
+
+pytestmark = pytest.mark.integration
+
+BACKSTORY = (
+    "I am 47 years old and I grew up in a small farming town in Iowa. My father raised hogs and corn, "
+    "and my mother taught third grade at the only elementary school in the county. After high school I "
+    "joined the Army and served two tours overseas, then came home and used the GI Bill to study "
+    "agricultural engineering at Iowa State. I married my college sweetheart, Linda, and we have three "
+    "kids. Today I run a seed dealership and coach Little League on weekends. I go to a Lutheran church "
+    "most Sundays, I worry about the price of fertilizer, and I think the folks in Washington have no idea "
+    "what life is like out here."
+)
+
+ITEMS = [
+    Item(
+        "q1", "Do you approve of the way Congress is handling its job?", ("Approve", "Disapprove")
+    ),
+    Item(
+        "q2",
+        "How much do you trust the news media?",
+        ("A great deal", "Some", "Not much", "Not at all"),
+    ),
+    Item("q3", "Should the government spend more on rural broadband?", ("Yes", "No")),
+]
+
+
+@pytest.fixture
+def client(model_server):
+    with CompletionsClient(
+        model_server.base_url, MODEL, timeout=120, max_retries=1, backoff=0.1
+    ) as c:
+        yield c
+
+
+def test_models_route_lists_the_model(client):
+    assert client.models() == [MODEL]
+
+
+def test_seeded_generation_is_reproducible(client):
+    p = backstory_prompt()
+    a = client.generate([p], max_tokens=24, seed=7, stop=["Question"])
+    b = client.generate([p], max_tokens=24, seed=7, stop=["Question"])
+    c = client.generate([p], max_tokens=24, seed=8, stop=["Question"])
+    assert a[0].text == b[0].text and a[0].completion_tokens > 0
+    assert "Question" not in a[0].text
+    assert c[0].text != a[0].text
+
+
+def test_option_scores_sum_to_one_and_carry_compliance(client):
+    prompts = [survey_prompt(BACKSTORY, present(it)) for it in ITEMS]
+    scores = client.score_options(prompts, [it.k for it in ITEMS])
+    for s, it in zip(scores, ITEMS, strict=True):
+        assert s.probs.shape == (it.k,)
+        assert s.probs.sum() == pytest.approx(1.0)
+        assert 0.0 < s.compliance <= 1.0
+
+
+def test_prefix_reuse_gives_the_same_numbers_as_full_prefill(client):
+    prompts = [survey_prompt(BACKSTORY, present(it)) for it in ITEMS]
+    reused = [client.complete(p, max_tokens=1, temperature=0, logprobs=5) for p in prompts]
+    full = [
+        client.complete(p, max_tokens=1, temperature=0, logprobs=5, prefix_reuse=False)
+        for p in prompts
+    ]
+    # After the first question the backstory is served from the KV cache.
+    assert reused[-1]["usage"]["prompt_tokens_details"]["cached_tokens"] > 100
+    assert full[-1]["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+    for a, b in zip(reused, full, strict=True):
+        la = a["choices"][0]["logprobs"]["top_logprobs"][0]
+        lb = b["choices"][0]["logprobs"]["top_logprobs"][0]
+        assert la.keys() == lb.keys()
+        assert np.allclose([la[k] for k in la], [lb[k] for k in la], atol=1e-3)
+
+
+def test_response_cache_replays_without_the_server(model_server):
+    cache = ResponseCache()
+    with CompletionsClient(model_server.base_url, MODEL, cache=cache) as c:
+        first = c.generate(["Question: Where do you live?\n\nAnswer:"], max_tokens=8, seed=3)
+        again = c.generate(["Question: Where do you live?\n\nAnswer:"], max_tokens=8, seed=3)
+        assert first == again
+        assert (cache.hits, cache.misses) == (1, 1)
+        usage = c.ledger.snapshot()["generate"]
+        assert usage.calls == 2 and usage.cache_hits == 1 and usage.prompt > 0
+    # Unseeded sampling is not deterministic, so it is never cached.
+    with CompletionsClient(model_server.base_url, MODEL, cache=cache) as c:
+        c.generate(["Question: Where do you live?\n\nAnswer:"], max_tokens=2)
+    assert len(cache) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"model": MODEL, "prompt": "x", "max_tokens": -1}, 400, "max_tokens"),
+        ({"model": MODEL, "max_tokens": 1}, 400, "prompt"),
+        ({"model": MODEL, "prompt": "x", "logprobs": 50}, 400, "logprobs"),
+        ({"model": "gpt-9", "prompt": "x"}, 404, "not found"),
+        ({"model": MODEL, "prompt": "x", "stream": True}, 400, "stream"),
+        ({"model": MODEL, "prompt": ""}, 400, "empty"),
+    ],
+)
+def test_malformed_requests_get_4xx_with_a_message(model_server, body, status, needle):
+    r = httpx.post(f"{model_server.base_url}/completions", json=body, timeout=30)
+    assert r.status_code == status
+    assert needle in r.json()["error"]["message"]
+
+
+def test_non_json_body_is_400(model_server):
+    r = httpx.post(f"{model_server.base_url}/completions", content=b"{not json", timeout=30)
+    assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
+
+
+def test_client_surfaces_4xx_without_retrying(client):
+    with pytest.raises(ModelResponseError, match="HTTP 400.*logprobs"):
+        client.complete("x", logprobs=99)
+
+
+def test_unreachable_server_fails_clearly_after_retries():
+    port = free_port()
+    with CompletionsClient(
+        f"http://127.0.0.1:{port}/openai/v1", MODEL, max_retries=2, backoff=0.01
+    ) as c:
+        with pytest.raises(ModelServerError, match="failed after 3 attempts"):
+            c.generate(["hello"], max_tokens=1)
+
+
+def test_killed_server_fails_clearly(tmp_path):
+    server = start_model_server(tmp_path)
+    try:
+        with CompletionsClient(server.base_url, MODEL, max_retries=1, backoff=0.01) as c:
+            assert c.generate(["Hi"], max_tokens=1, seed=1)[0].completion_tokens <= 1
+            server.proc.kill()
+            server.proc.wait()
+            with pytest.raises(ModelServerError, match="failed after 2 attempts"):
+                c.generate(["Hi"], max_tokens=1, seed=2)
+    finally:
+        server.stop()
+
+
+def test_metrics_count_requests_and_prefix_hits(model_server, client):
+    def scrape() -> dict[str, float]:
+        text = httpx.get(f"http://127.0.0.1:{model_server.port}/metrics", timeout=10).text
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith("silico_modelserver_") and " " in line:
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+    before = scrape()
+    prompts = [survey_prompt(BACKSTORY + " Extra.", present(it)) for it in ITEMS]
+    client.score_options(prompts, [it.k for it in ITEMS])
+    after = scrape()
+    key = f'silico_modelserver_requests_total{{model="{MODEL}",status="200"}}'
+    assert after[key] >= before.get(key, 0) + 3
+    hits = f'silico_modelserver_prefix_cache_hits_total{{model="{MODEL}"}}'
+    assert after[hits] > before.get(hits, 0)
