@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import bench_core
+from benchmarks import bench_core, bench_serving
 
 BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     **bench_core.BENCHMARKS,
+    **bench_serving.BENCHMARKS,
 }
 
 

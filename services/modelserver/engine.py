@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -120,9 +121,9 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(self, ids: torch.Tensor) -> tuple[int, Entry | None]:
-        """The entry sharing the longest prefix with ``ids`` (at least ``min_tokens``)."""
-        self.stats.lookups += 1
+    def peek(self, ids: torch.Tensor) -> tuple[int | None, int]:
+        """Key of the entry sharing the longest prefix with ``ids`` and that length
+        (``(None, 0)`` below ``min_tokens``); changes nothing."""
         best, best_len = None, 0
         for key, e in self._entries.items():
             n = min(len(e.ids), len(ids))
@@ -133,20 +134,33 @@ class PrefixCache:
             if common > best_len:
                 best, best_len = key, common
         if best is None or best_len < self.min_tokens:
-            return 0, None
-        entry = self._entries[best]
-        self._entries.move_to_end(best)
-        if best_len < len(entry.ids):
-            # Keep only the shared part: it is the persona's backstory.
+            return None, 0
+        return best, best_len
+
+    def use(self, key: int, common: int) -> Entry:
+        """Mark an entry used; cut it back to ``common`` tokens if it is longer.
+
+        The cut keeps only what several prompts share: a persona's backstory.
+        """
+        self.stats.lookups += 1
+        self.stats.hits += 1
+        entry = self._entries[key]
+        self._entries.move_to_end(key)
+        if common < len(entry.ids):
             self.bytes -= entry.nbytes
-            entry.ids = entry.ids[:best_len].clone()
-            entry.kv = [
-                (k[:, :, :best_len].clone(), v[:, :, :best_len].clone()) for k, v in entry.kv
-            ]
+            entry.ids = entry.ids[:common].clone()
+            entry.kv = [(k[:, :, :common].clone(), v[:, :, :common].clone()) for k, v in entry.kv]
             entry.logits = None
             self.bytes += entry.nbytes
-        self.stats.hits += 1
-        return best_len, entry
+        return entry
+
+    def lookup(self, ids: torch.Tensor) -> tuple[int, Entry | None]:
+        """The entry sharing the longest prefix with ``ids`` (at least ``min_tokens``)."""
+        key, common = self.peek(ids)
+        if key is None:
+            self.stats.lookups += 1
+            return 0, None
+        return common, self.use(key, common)
 
     def insert(
         self, ids: torch.Tensor, kv: list[tuple[torch.Tensor, torch.Tensor]], logits: torch.Tensor
@@ -167,6 +181,20 @@ class PrefixCache:
     def clear(self) -> None:
         self._entries.clear()
         self.bytes = 0
+
+
+@dataclass
+class Params:
+    """One completion request's parameters."""
+
+    prompt: str
+    max_tokens: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] | None = None
+    logprobs: int | None = None
+    reuse_prefix: bool = True
 
 
 @dataclass
@@ -248,80 +276,254 @@ class Engine:
             self.cache.insert(ids, [(layer.keys, layer.values) for layer in kv.layers], logits)
         return logits, kv, cached_len
 
-    def complete(
-        self,
-        prompt: str,
-        max_tokens: int = 16,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-        stop: list[str] | None = None,
-        logprobs: int | None = None,
-        reuse_prefix: bool = True,
-    ) -> Result:
-        """One completion of ``prompt``; ``temperature == 0`` is greedy decoding."""
-        if max_tokens < 0:
+    def validate(self, req: Params) -> torch.Tensor:
+        """Check a request's parameters; returns its prompt token ids."""
+        if req.max_tokens < 0:
             raise RequestError("max_tokens must be >= 0")
-        if temperature < 0:
+        if req.temperature < 0:
             raise RequestError("temperature must be >= 0")
-        if not 0 < top_p <= 1:
+        if not 0 < req.top_p <= 1:
             raise RequestError("top_p must be in (0, 1]")
-        if logprobs is not None and not 0 <= logprobs <= 20:
+        if req.logprobs is not None and not 0 <= req.logprobs <= 20:
             raise RequestError("logprobs must be in 0..20")
-        ids = self.encode(prompt)
+        ids = self.encode(req.prompt)
         if len(ids) == 0:
             raise RequestError("prompt must not be empty")
-        if len(ids) + max_tokens > self.max_context:
+        if len(ids) + req.max_tokens > self.max_context:
             raise RequestError(
-                f"prompt ({len(ids)} tokens) + max_tokens ({max_tokens}) exceeds the context of {self.max_context}"
+                f"prompt ({len(ids)} tokens) + max_tokens ({req.max_tokens}) exceeds "
+                f"the context of {self.max_context}"
             )
-        stops = [s for s in (stop or []) if s]
+        return ids
+
+    def complete(self, prompt: str, **params: Any) -> Result:
+        """One completion of ``prompt`` (keyword parameters as in :class:`Params`)."""
+        return self.complete_many([Params(prompt, **params)])[0]
+
+    def complete_many(self, reqs: list[Params]) -> list[Result]:
+        """Serve requests together.
+
+        Sampled generations run as one padded batch (one forward pass per
+        decoding step for all). Scoring calls (one token) that share a cached
+        prefix run as one batch of suffixes on that prefix; a scoring call
+        with no cached prefix runs alone first, and leaves its prefix cached
+        for the others.
+        """
+        ids = [self.validate(r) for r in reqs]
+        results: list[Result | None] = [None] * len(reqs)
         with self._lock:
-            t0 = time.perf_counter()
-            gen = torch.Generator().manual_seed(
-                int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
-            )
-            logits, kv, cached = self._prefill(ids, reuse_prefix)
-            choice = Choice("", "length")
-            out_ids: list[int] = []
+            gen_rows = [i for i, r in enumerate(reqs) if r.max_tokens > 1]
+            score_rows = [i for i, r in enumerate(reqs) if r.max_tokens == 1 and r.reuse_prefix]
+            single = [i for i in range(len(reqs)) if i not in gen_rows and i not in score_rows]
+            if len(gen_rows) == 1:
+                single += gen_rows
+                gen_rows = []
+            for i in single:
+                results[i] = self._decode([reqs[i]], [ids[i]], single=True)[0]
+            remaining = score_rows
+            while remaining:
+                groups: dict[int, list[tuple[int, int]]] = {}
+                misses = []
+                for i in remaining:
+                    key, common = self.cache.peek(ids[i])
+                    if key is None:
+                        misses.append(i)
+                    else:
+                        groups.setdefault(key, []).append((i, common))
+                for key, rows in groups.items():
+                    if len(rows) == 1:
+                        i = rows[0][0]
+                        results[i] = self._decode([reqs[i]], [ids[i]], single=True)[0]
+                        continue
+                    common = min(c for _, c in rows)
+                    common = min([common] + [len(ids[i]) - 1 for i, _ in rows])
+                    entry = self.cache.use(key, common)
+                    for i, res in zip(
+                        [i for i, _ in rows],
+                        self._score_on_prefix(
+                            [reqs[i] for i, _ in rows], [ids[i] for i, _ in rows], entry, common
+                        ),
+                        strict=True,
+                    ):
+                        results[i] = res
+                if not misses:
+                    break
+                first = misses[0]
+                results[first] = self._decode([reqs[first]], [ids[first]], single=True)[0]
+                remaining = misses[1:]
+            if gen_rows:
+                batch = self._decode(
+                    [reqs[i] for i in gen_rows], [ids[i] for i in gen_rows], single=False
+                )
+                for i, res in zip(gen_rows, batch, strict=True):
+                    results[i] = res
+        return [r for r in results if r is not None]
+
+    def _emit(self, c: Choice, r: Params, tok: int, lp: torch.Tensor) -> None:
+        """Record a sampled token's logprob and top alternatives on a choice."""
+        if r.logprobs is None:
+            return
+        c.text_offset.append(len(r.prompt) + len(c.text))
+        c.tokens.append(self.piece(tok))
+        c.token_logprobs.append(float(lp[tok]))
+        if r.logprobs > 0:
+            top = torch.topk(lp, r.logprobs)
+            alts: dict[str, float] = {}
+            for v, i in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                # Different ids can decode to one text; keep the likelier.
+                alts.setdefault(self.piece(i), v)
+            c.top_logprobs.append(alts)
+
+    @torch.inference_mode()
+    def _score_on_prefix(
+        self, reqs: list[Params], ids: list[torch.Tensor], entry: Entry, common: int
+    ) -> list[Result]:
+        """One forward pass for the suffixes of several prompts after a shared cached prefix."""
+        t0 = time.perf_counter()
+        n = len(reqs)
+        suffixes = [x[common:] for x in ids]
+        width = max(len(x) for x in suffixes)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        # Right padding: each row's logits are read at its own last real token,
+        # and causal attention keeps the padding after it from mattering.
+        input_ids = torch.full((n, width), pad, dtype=torch.long)
+        mask = torch.zeros((n, common + width), dtype=torch.long)
+        mask[:, :common] = 1
+        for b, x in enumerate(suffixes):
+            input_ids[b, : len(x)] = x
+            mask[b, common : common + len(x)] = 1
+        positions = (common + torch.arange(width)).unsqueeze(0).expand(n, -1)
+        kv = DynamicCache(
+            ddp_cache_data=[
+                (k[:, :, :common].expand(n, -1, -1, -1), v[:, :, :common].expand(n, -1, -1, -1))
+                for k, v in entry.kv
+            ]
+        )
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=kv,
+            use_cache=True,
+        )
+        last = torch.tensor([len(x) - 1 for x in suffixes])
+        logits = out.logits[torch.arange(n), last].float()
+        self.cache.stats.saved_tokens += common * n
+        self.cache.stats.computed_tokens += sum(len(x) for x in suffixes)
+        results = []
+        seconds = time.perf_counter() - t0
+        for b, r in enumerate(reqs):
+            gen = torch.Generator().manual_seed(int(r.seed) if r.seed is not None else 0)
+            lp = torch.log_softmax(logits[b], dim=-1)
+            tok = self._sample(r, logits[b], gen)
+            c = Choice("", "length")
+            self._emit(c, r, tok, lp)
             eos = self.tokenizer.eos_token_id
-            for step in range(max_tokens):
-                lp = torch.log_softmax(logits, dim=-1)
-                if temperature == 0:
-                    tok = int(torch.argmax(lp))
-                else:
-                    probs = torch.softmax(logits / temperature, dim=-1)
-                    if top_p < 1:
-                        sp, si = torch.sort(probs, descending=True)
-                        keep = torch.cumsum(sp, 0) - sp < top_p
-                        probs = torch.zeros_like(probs).scatter(0, si[keep], sp[keep])
-                        probs /= probs.sum()
-                    tok = int(torch.multinomial(probs, 1, generator=gen))
-                if logprobs is not None:
-                    piece = self.piece(tok)
-                    choice.text_offset.append(len(prompt) + len(choice.text))
-                    choice.tokens.append(piece)
-                    choice.token_logprobs.append(float(lp[tok]))
-                    if logprobs > 0:
-                        top = torch.topk(lp, logprobs)
-                        alts: dict[str, float] = {}
-                        for v, i in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                            # Different ids can decode to one text; keep the likelier.
-                            alts.setdefault(self.piece(i), v)
-                        choice.top_logprobs.append(alts)
+            if tok == eos:
+                c.finish_reason = "stop"
+                n_out = 0
+            else:
+                c.text = self.tokenizer.decode([tok])
+                n_out = 1
+            results.append(Result(c, len(ids[b]), n_out, common, seconds))
+        return results
+
+    def _sample(self, r: Params, logits: torch.Tensor, gen: torch.Generator) -> int:
+        if r.temperature == 0:
+            return int(torch.argmax(logits))
+        probs = torch.softmax(logits / r.temperature, dim=-1)
+        if r.top_p < 1:
+            sp, si = torch.sort(probs, descending=True)
+            keep = torch.cumsum(sp, 0) - sp < r.top_p
+            probs = torch.zeros_like(probs).scatter(0, si[keep], sp[keep])
+            probs /= probs.sum()
+        return int(torch.multinomial(probs, 1, generator=gen))
+
+    @torch.inference_mode()
+    def _decode(self, reqs: list[Params], ids: list[torch.Tensor], single: bool) -> list[Result]:
+        t0 = time.perf_counter()
+        n = len(reqs)
+        gens = [
+            torch.Generator().manual_seed(
+                int(r.seed) if r.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+            )
+            for r in reqs
+        ]
+        mask: torch.Tensor | None = None
+        positions: torch.Tensor | None = None
+        if single:
+            logits1, kv, cached = self._prefill(ids[0], reqs[0].reuse_prefix)
+            logits = logits1.unsqueeze(0)
+            cached_list = [cached]
+        else:
+            # Left padding puts every row's next token in the last column.
+            width = max(len(x) for x in ids)
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+            input_ids = torch.full((n, width), pad, dtype=torch.long)
+            mask = torch.zeros((n, width), dtype=torch.long)
+            for b, x in enumerate(ids):
+                input_ids[b, width - len(x) :] = x
+                mask[b, width - len(x) :] = 1
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=DynamicCache(),
+                use_cache=True,
+            )
+            logits, kv = out.logits[:, -1].float(), out.past_key_values
+            positions = pos[:, -1:]
+            cached_list = [0] * n
+            self.cache.stats.computed_tokens += int(mask.sum())
+        choices = [Choice("", "length") for _ in reqs]
+        out_ids: list[list[int]] = [[] for _ in reqs]
+        done = [r.max_tokens == 0 for r in reqs]
+        eos = self.tokenizer.eos_token_id
+        filler = eos if eos is not None else 0
+        steps = max(r.max_tokens for r in reqs)
+        for _ in range(steps):
+            lp_all = torch.log_softmax(logits, dim=-1)
+            next_tokens = []
+            for b, r in enumerate(reqs):
+                if done[b]:
+                    next_tokens.append(filler)
+                    continue
+                tok = self._sample(r, logits[b], gens[b])
+                next_tokens.append(tok)
+                c = choices[b]
+                self._emit(c, r, tok, lp_all[b])
                 if tok == eos:
-                    choice.finish_reason = "stop"
-                    break
-                out_ids.append(tok)
-                choice.text = self.tokenizer.decode(out_ids)
-                hit = min((choice.text.find(s) for s in stops if s in choice.text), default=-1)
-                if hit >= 0:
-                    choice.text = choice.text[:hit]
-                    choice.finish_reason = "stop"
-                    break
-                if step + 1 < max_tokens:
-                    out = self.model(
-                        input_ids=torch.tensor([[tok]]), past_key_values=kv, use_cache=True
-                    )
-                    logits, kv = out.logits[0, -1].float(), out.past_key_values
-            return Result(choice, len(ids), len(out_ids), cached, time.perf_counter() - t0)
+                    c.finish_reason = "stop"
+                    done[b] = True
+                    continue
+                out_ids[b].append(tok)
+                c.text = self.tokenizer.decode(out_ids[b])
+                hits = [c.text.find(s) for s in (r.stop or []) if s and s in c.text]
+                if hits:
+                    c.text = c.text[: min(hits)]
+                    c.finish_reason = "stop"
+                    done[b] = True
+                elif len(out_ids[b]) >= r.max_tokens:
+                    done[b] = True
+            if all(done):
+                break
+            step_ids = torch.tensor(next_tokens, dtype=torch.long).unsqueeze(1)
+            if mask is not None and positions is not None:
+                mask = torch.cat([mask, torch.ones((n, 1), dtype=torch.long)], dim=1)
+                positions = positions + 1
+                out = self.model(
+                    input_ids=step_ids,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    past_key_values=kv,
+                    use_cache=True,
+                )
+            else:
+                out = self.model(input_ids=step_ids, past_key_values=kv, use_cache=True)
+            logits, kv = out.logits[:, -1].float(), out.past_key_values
+        seconds = time.perf_counter() - t0
+        return [
+            Result(choices[b], len(ids[b]), len(out_ids[b]), cached_list[b], seconds)
+            for b in range(n)
+        ]

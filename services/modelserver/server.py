@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
 import uuid
+from concurrent.futures import Future
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +23,7 @@ from kserve import Model
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.modelserver.engine import Engine, RequestError
+from services.modelserver.engine import Engine, Params, RequestError, Result
 
 log = logging.getLogger("silico.modelserver")
 
@@ -72,6 +75,66 @@ class CompletionRequest(BaseModel):
     prefix_reuse: bool = True
 
 
+class Batcher:
+    """Collects concurrent requests for a few milliseconds and serves them together.
+
+    Sampled generations of concurrent requests then share each decoding step
+    (one forward pass for the whole batch), as vLLM's continuous batching does
+    on a GPU. Floating-point results can depend on the batch a request lands
+    in; the client's response cache is what makes a study replay exactly.
+    """
+
+    def __init__(self, engine: Engine, max_rows: int = 32, wait_s: float = 0.01) -> None:
+        self.engine = engine
+        self.max_rows = max_rows
+        self.wait_s = wait_s
+        self._q: queue.Queue[tuple[list[Params], Future[list[Result]]]] = queue.Queue()
+        threading.Thread(target=self._loop, name="batcher", daemon=True).start()
+
+    def submit(self, params: list[Params]) -> Future[list[Result]]:
+        fut: Future[list[Result]] = Future()
+        self._q.put((params, fut))
+        return fut
+
+    def _loop(self) -> None:
+        while True:
+            groups = [self._q.get()]
+            rows = len(groups[0][0])
+            deadline = time.monotonic() + self.wait_s
+            while rows < self.max_rows:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    g = self._q.get(timeout=left)
+                except queue.Empty:
+                    break
+                groups.append(g)
+                rows += len(g[0])
+            valid = []
+            for params, fut in groups:
+                try:
+                    for p in params:
+                        self.engine.validate(p)
+                    valid.append((params, fut))
+                except RequestError as e:
+                    fut.set_exception(e)
+            if not valid:
+                continue
+            flat = [p for params, _ in valid for p in params]
+            try:
+                results = self.engine.complete_many(flat)
+            except Exception as e:  # surfaced to every waiting request as a 500
+                log.exception("batch failed")
+                for _, fut in valid:
+                    fut.set_exception(e)
+                continue
+            i = 0
+            for params, fut in valid:
+                fut.set_result(results[i : i + len(params)])
+                i += len(params)
+
+
 class SmolModel(Model):
     """A KServe model whose ``predict`` is an OpenAI-style completion."""
 
@@ -79,9 +142,11 @@ class SmolModel(Model):
         super().__init__(name)
         self._factory = engine_factory
         self.engine: Engine | None = None
+        self.batcher: Batcher | None = None
 
     def load(self) -> bool:
         self.engine = self._factory()
+        self.batcher = Batcher(self.engine)
         self.ready = True
         return self.ready
 
@@ -91,27 +156,35 @@ class SmolModel(Model):
         # The v1/v2 inference protocols carry tensors; text goes through /openai/v1.
         raise NotImplementedError("use /openai/v1/completions")
 
-    def complete(self, req: CompletionRequest) -> dict[str, Any]:
-        assert self.engine is not None
+    def params(self, req: CompletionRequest) -> list[Params]:
         prompts = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
         if not prompts:
             raise RequestError("prompt must not be empty")
         stop = [req.stop] if isinstance(req.stop, str) else req.stop
-        choices = []
-        usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+        out = []
         for i, prompt in enumerate(prompts):
             if not isinstance(prompt, str) or not prompt:
                 raise RequestError(f"prompt[{i}] must be a non-empty string")
-            r = self.engine.complete(
-                prompt,
-                max_tokens=req.max_tokens,
-                temperature=req.temperature,
-                top_p=req.top_p,
-                seed=None if req.seed is None else req.seed + i,
-                stop=stop,
-                logprobs=req.logprobs,
-                reuse_prefix=req.prefix_reuse,
+            out.append(
+                Params(
+                    prompt,
+                    max_tokens=req.max_tokens,
+                    temperature=req.temperature,
+                    top_p=req.top_p,
+                    seed=None if req.seed is None else req.seed + i,
+                    stop=stop,
+                    logprobs=req.logprobs,
+                    reuse_prefix=req.prefix_reuse,
+                )
             )
+        return out
+
+    def response(
+        self, req: CompletionRequest, params: list[Params], results: list[Result]
+    ) -> dict[str, Any]:
+        choices = []
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+        for i, (p, r) in enumerate(zip(params, results, strict=True)):
             LATENCY.labels(self.name).observe(r.seconds)
             PROMPT_TOKENS.labels(self.name).inc(r.prompt_tokens)
             COMPUTED_TOKENS.labels(self.name).inc(r.prompt_tokens - r.cached_tokens)
@@ -123,7 +196,6 @@ class SmolModel(Model):
             usage["completion_tokens"] += r.completion_tokens
             usage["cached_tokens"] += r.cached_tokens
             c = r.choice
-            text = prompt + c.text if req.echo else c.text
             lp = None
             if req.logprobs is not None:
                 lp = {
@@ -132,6 +204,7 @@ class SmolModel(Model):
                     "top_logprobs": c.top_logprobs,
                     "text_offset": c.text_offset,
                 }
+            text = p.prompt + c.text if req.echo else c.text
             choices.append(
                 {"index": i, "text": text, "logprobs": lp, "finish_reason": c.finish_reason}
             )
@@ -201,9 +274,14 @@ def add_openai_routes(app: FastAPI, model: SmolModel) -> None:
             REQUESTS.labels(model.name, "503").inc()
             return _error(503, "model is loading", "unavailable")
         try:
-            result = await asyncio.to_thread(model.complete, req)
+            params = model.params(req)
+            assert model.batcher is not None
+            results = await asyncio.wrap_future(model.batcher.submit(params))
         except RequestError as e:
             REQUESTS.labels(model.name, "400").inc()
             return _error(400, str(e), "invalid_request_error")
+        except Exception as e:
+            REQUESTS.labels(model.name, "500").inc()
+            return _error(500, f"inference failed: {e}", "server_error")
         REQUESTS.labels(model.name, "200").inc()
-        return JSONResponse(result)
+        return JSONResponse(model.response(req, params, results))

@@ -166,3 +166,29 @@ def test_metrics_count_requests_and_prefix_hits(model_server, client):
     assert after[key] >= before.get(key, 0) + 3
     hits = f'silico_modelserver_prefix_cache_hits_total{{model="{MODEL}"}}'
     assert after[hits] > before.get(hits, 0)
+
+
+def test_concurrent_scoring_is_batched_on_the_shared_prefix_and_exact(model_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    prompts = [survey_prompt(BACKSTORY + " I also keep bees.", present(it)) for it in ITEMS * 3]
+    prompts = [p + suffix for p in prompts for suffix in ("", " (")]
+    with CompletionsClient(model_server.base_url, MODEL) as c:
+        c.complete(prompts[0], max_tokens=1, temperature=0, logprobs=20)  # caches the backstory
+        with ThreadPoolExecutor(len(prompts)) as pool:
+            batched = list(pool.map(lambda p: c.complete(p, max_tokens=1, temperature=0, logprobs=20), prompts))
+        full = [c.complete(p, max_tokens=1, temperature=0, logprobs=20, prefix_reuse=False) for p in prompts]
+    assert sum(b["usage"]["prompt_tokens_details"]["cached_tokens"] > 100 for b in batched) == len(prompts)
+    for b, f in zip(batched, full, strict=True):
+        lb = b["choices"][0]["logprobs"]["top_logprobs"][0]
+        lf = f["choices"][0]["logprobs"]["top_logprobs"][0]
+        top = sorted(lf, key=lf.get, reverse=True)[:5]
+        assert np.allclose([lb.get(k, -99) for k in top], [lf[k] for k in top], atol=2e-3)
+
+
+def test_concurrent_generations_share_decoding_steps(model_server):
+    prompts = [backstory_prompt()] * 6
+    with CompletionsClient(model_server.base_url, MODEL, concurrency=6) as c:
+        gens = c.generate(prompts, max_tokens=12, seed=[11, 12, 13, 14, 15, 16])
+    assert all(g.completion_tokens > 0 for g in gens)
+    assert len({g.text for g in gens}) > 1  # different seeds, different stories

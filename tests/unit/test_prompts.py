@@ -117,8 +117,9 @@ def test_baselines():
     assert baseline_context("portray", demo) == "You are a Republican. You are 30 to 39 years old."
     qa = baseline_context("qa", demo)
     assert qa.count("Question:") == 2 and "Answer: 30-39" in qa
+    assert baseline_context("bio", {"age": "18-29"}) == "I am 18-29 years old."
     with pytest.raises(ValidationError, match=r"demographics\.party"):
-        baseline_context("bio", {"party": "Whig"})
+        baseline_context("bio", {"party": " "})
     with pytest.raises(ValidationError, match="conditioning"):
         baseline_context("anthology", demo)
 

@@ -28,18 +28,38 @@ def demographic_items(traits: Sequence[str] = tuple(CATALOGUE)) -> list[Item]:
     return [demographic_item(t) for t in traits]
 
 
-def _checked(demographics: Mapping[str, str]) -> list[tuple[str, int]]:
+#: Sentences for a survey's own category labels (which need not be catalogue
+#: categories: "18-29", "Under $30,000"), first and second person.
+_LABEL_SENTENCES = {
+    "age": ("I am {} years old.", "You are {} years old."),
+    "gender": ("My gender is {}.", "Your gender is {}."),
+    "race": ("My race or ethnicity is {}.", "Your race or ethnicity is {}."),
+    "education": ("My highest level of education is: {}.", "Your highest level of education is: {}."),
+    "income": ("My family income is {}.", "Your family income is {}."),
+    "region": ("I live in the {}.", "You live in the {}."),
+    "religion": ("My religion is: {}.", "Your religion is: {}."),
+    "party": ("My party affiliation is: {}.", "Your party affiliation is: {}."),
+    "ideology": ("My political viewpoint is: {}.", "Your political viewpoint is: {}."),
+}
+
+
+def _checked(demographics: Mapping[str, str]) -> list[tuple[str, str]]:
     out = []
-    for name, category in demographics.items():
-        t = get_trait(name)
-        if category not in t.categories:
-            raise ValidationError(
-                f"demographics.{name}", f"{category!r} is not one of {list(t.categories)}"
-            )
-        out.append((name, t.categories.index(category)))
+    for name, label in demographics.items():
+        get_trait(name)
+        if not isinstance(label, str) or not label.strip():
+            raise ValidationError(f"demographics.{name}", "needs a non-empty category label")
+        out.append((name, label.strip()))
     if not out:
         raise ValidationError("demographics", "needs at least one trait")
     return out
+
+
+def _sentence(name: str, label: str, person: int) -> str:
+    t = get_trait(name)
+    if label in t.categories:
+        return f"{('I am', 'You are')[person]} {t.bio[t.categories.index(label)]}."
+    return _LABEL_SENTENCES[name][person].format(label.lower() if name == "gender" else label)
 
 
 def qa_context(demographics: Mapping[str, str]) -> str:
@@ -47,35 +67,33 @@ def qa_context(demographics: Mapping[str, str]) -> str:
 
     Parameters
     ----------
-    demographics : mapping of trait name -> fine category label of the catalogue
+    demographics : mapping of trait name -> category label (a catalogue
+        category or the survey's own label)
 
     >>> print(qa_context({"party": "Republican"}))
     Question: Generally speaking, do you think of yourself as a Democrat, a Republican, an Independent, or something else?
     <BLANKLINE>
     Answer: Republican
     """
-    return "\n\n".join(
-        qa_turn(get_trait(n).question, get_trait(n).categories[i])
-        for n, i in _checked(demographics)
-    )
+    return "\n\n".join(qa_turn(get_trait(n).question, label) for n, label in _checked(demographics))
 
 
 def bio_context(demographics: Mapping[str, str]) -> str:
     """BIO baseline: first-person sentences ("I am a Republican.").
 
-    >>> bio_context({"party": "Republican", "region": "South"})
-    'I am a Republican. I am living in the South.'
+    >>> bio_context({"party": "Republican", "age": "18-29"})
+    'I am a Republican. I am 18-29 years old.'
     """
-    return " ".join(f"I am {get_trait(n).bio[i]}." for n, i in _checked(demographics))
+    return " ".join(_sentence(n, label, 0) for n, label in _checked(demographics))
 
 
 def portray_context(demographics: Mapping[str, str]) -> str:
     """PORTRAY baseline: the same facts in the second person ("You are a Republican.").
 
-    >>> portray_context({"party": "Republican"})
-    'You are a Republican.'
+    >>> portray_context({"party": "Republican", "gender": "Female"})
+    'You are a Republican. You are a woman.'
     """
-    return " ".join(f"You are {get_trait(n).bio[i]}." for n, i in _checked(demographics))
+    return " ".join(_sentence(n, label, 1) for n, label in _checked(demographics))
 
 
 def baseline_context(method: str, demographics: Mapping[str, str]) -> str:

@@ -1,0 +1,1 @@
+"""Running Silico's processes on one machine: ports, process start/stop, readiness."""

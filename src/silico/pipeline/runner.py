@@ -1,0 +1,284 @@
+"""Run a study in-process: the same stage functions the services call, no broker.
+
+Stage graph (see ``pipelines/graph.yaml``): backstories -> critic (inside
+generation) -> demographics -> matching -> survey answering per conditioning
+method -> metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from silico.core.data import SurveyData, load_survey
+from silico.core.matching import (
+    Matching,
+    MatchProblem,
+    capacity_match,
+    diagnose,
+    greedy_match,
+    hungarian_match,
+    random_match,
+)
+from silico.core.prompts import baseline_context
+from silico.core.sampling import derive_seed, draw_responses
+from silico.core.stats import (
+    Comparison,
+    Interval,
+    Responses,
+    by_subgroup,
+    compare,
+    compare_with_ci,
+    split_half,
+)
+from silico.core.traits import coarsen
+from silico.pipeline.spec import StudySpec
+from silico.pipeline.stages import Backstory, LanguageModel, annotate, generate_backstories, score_items
+
+#: Stage names in order (progress, token accounting and the report use them).
+STAGES = ("backstory", "annotate", "matching", "survey", "metrics")
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class StudyResult:
+    """Everything a study produced; every table opens in pandas."""
+
+    spec: StudySpec
+    humans: SurveyData
+    backstories: list[Backstory]
+    persona_traits: dict[str, np.ndarray]
+    annotate_compliance: np.ndarray
+    matchings: dict[str, Matching]
+    persona_answers: np.ndarray
+    persona_compliance: np.ndarray
+    baseline_answers: dict[str, np.ndarray]
+    baseline_compliance: dict[str, np.ndarray]
+    virtual: dict[str, Responses]
+    comparisons: dict[str, dict[str, Interval]]
+    lower_bound: dict[str, Interval]
+    subgroups: dict[str, dict[str, dict[str, Comparison]]]
+    diagnostics: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def persona_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "persona_id": [b.id for b in self.backstories],
+                "accepted": [b.accepted for b in self.backstories],
+                "reason": [b.reason for b in self.backstories],
+                "attempts": [b.attempts for b in self.backstories],
+                "tokens": [b.tokens for b in self.backstories],
+                "backstory": [b.text for b in self.backstories],
+            }
+        )
+
+    def matching_frame(self) -> pd.DataFrame:
+        ids = [b.id for b in self.accepted()]
+        rows = []
+        for method, m in self.matchings.items():
+            for h, (v, lw) in enumerate(zip(m.persona, m.log_weight, strict=True)):
+                rows.append((method, self.humans.ids[h], ids[v], float(lw)))
+        return pd.DataFrame(rows, columns=["method", "respondent_id", "persona_id", "log_weight"])
+
+    def answer_frame(self) -> pd.DataFrame:
+        """Individual virtual responses (positions 1..K) per method, respondent and item."""
+        rows = []
+        items = [it.id for it in self.humans.items]
+        for method, r in self.virtual.items():
+            for h in range(r.n):
+                for j, item in enumerate(items):
+                    rows.append((method, self.humans.ids[h], item, r.values[h, j], r.weights[h]))
+        return pd.DataFrame(rows, columns=["method", "respondent_id", "item", "position", "weight"])
+
+    def accepted(self) -> list[Backstory]:
+        return [b for b in self.backstories if b.accepted]
+
+
+def load_humans(spec: StudySpec) -> SurveyData:
+    """The study's human respondents (filtered, sampled with the study seed)."""
+    d = spec.data
+    groups = []
+    data = load_survey(
+        d.csv, d.codebook, spec.questionnaire.items, d.trait_columns(), weight=d.weight,
+        filters=d.filters, groups=groups, id_column=d.id_column, reverse=spec.questionnaire.reverse,
+    )
+    answered = np.isfinite(data.responses.values).any(axis=1)
+    keep = np.flatnonzero(answered)
+    if d.sample and d.sample < len(keep):
+        rng = np.random.default_rng(derive_seed(spec.seed, "humans"))
+        keep = np.sort(rng.choice(keep, size=d.sample, replace=False))
+    return SurveyData(
+        ids=data.ids[keep],
+        items=data.items,
+        responses=data.responses.take(keep),
+        traits={t: v[keep] for t, v in data.traits.items()},
+        schemes=data.schemes,
+        groups={g: v[keep] for g, v in data.groups.items()},
+    )
+
+
+def persona_categories(spec: StudySpec, humans: SurveyData, traits_fine: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Persona distributions mapped onto the survey's categories of each trait."""
+    return {t: np.stack([coarsen(p, humans.schemes[t]) for p in traits_fine[t]]) for t in traits_fine}
+
+
+def match(spec: StudySpec, problem: MatchProblem, method: str, weights: np.ndarray) -> Matching:
+    if method == "greedy":
+        return greedy_match(problem)
+    if method == "hungarian":
+        return hungarian_match(problem)
+    if method == "capacity":
+        return capacity_match(problem, spec.matching.capacity, weights)
+    return random_match(problem.n_humans, problem.n_personas, np.random.default_rng(derive_seed(spec.seed, "random-match")), problem)
+
+
+def human_demographics(humans: SurveyData, h: int) -> dict[str, str]:
+    """A respondent's demographics in the survey's own category labels (missing left out)."""
+    out = {}
+    for t in humans.traits:
+        c = int(humans.traits[t][h])
+        if c >= 0:
+            out[t] = humans.schemes[t].categories[c]
+    return out
+
+
+def run_study(spec: StudySpec, lm: LanguageModel, progress: ProgressFn | None = None) -> StudyResult:
+    """Run every stage of ``spec`` in this process against ``lm``."""
+    seconds: dict[str, float] = {}
+
+    def tick(stage: str, total: int) -> Callable[[int], None]:
+        done = [0]
+        if progress:
+            progress(stage, 0, total)
+
+        def step(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(stage, done[0], total)
+
+        return step
+
+    humans = load_humans(spec)
+    bs = spec.backstories
+    t0 = time.perf_counter()
+    backstories = generate_backstories(
+        lm, count=bs.count, seed=spec.seed, model_name=spec.model.name, mode=bs.mode, variant=bs.variant,
+        prompt_format=bs.prompt_format, max_tokens=bs.max_tokens, min_tokens=bs.min_tokens,
+        temperature=bs.temperature, top_p=bs.top_p, citizen_preamble=bs.citizen_preamble,
+        critic=lm if spec.critic.use_model else None, use_critic=spec.critic.enabled,
+        max_attempts=bs.max_attempts, progress=tick("backstory", bs.count),
+    )
+    seconds["backstory"] = time.perf_counter() - t0
+    personas = [b for b in backstories if b.accepted]
+    if len(personas) < 2:
+        raise RuntimeError(
+            f"only {len(personas)} of {len(backstories)} backstories passed the critic; "
+            "the study cannot match humans (raise backstories.count or max_attempts)"
+        )
+    traits = spec.traits()
+    t0 = time.perf_counter()
+    fine, ann_comp = annotate(
+        lm, [b.text for b in personas], traits, spec.demographics.estimator, spec.demographics.samples,
+        seed=derive_seed(spec.seed, "annotate"), progress=tick("annotate", len(personas)),
+    )
+    seconds["annotate"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    step = tick("matching", len(spec.matching.methods))
+    coarse = persona_categories(spec, humans, fine)
+    problem = MatchProblem.build(coarse, {t: humans.traits[t] for t in traits})
+    weights = humans.responses.weights
+    matchings, diags = {}, {}
+    for method in spec.matching.methods:
+        if method == "hungarian" and problem.n_personas < problem.n_humans:
+            diags[method] = {"skipped": f"needs >= {problem.n_humans} accepted personas, have {problem.n_personas}"}
+            step(1)
+            continue
+        m = match(spec, problem, method, weights)
+        matchings[method] = m
+        diags[method] = diagnose(m, coarse, {t: humans.traits[t] for t in traits}, weights)
+        step(1)
+    seconds["matching"] = time.perf_counter() - t0
+
+    items = humans.items
+    ks = humans.responses.ks
+    t0 = time.perf_counter()
+    anthology = "anthology" in spec.conditioning
+    baselines = [c for c in spec.conditioning if c != "anthology"]
+    total = (len(personas) if anthology else 0) + len(baselines) * humans.n
+    survey_step = tick("survey", total)
+    kmax = int(ks.max())
+    persona_answers = np.full((len(personas), len(items), kmax), np.nan)
+    persona_comp = np.zeros((len(personas), len(items)))
+    if anthology:
+        sc = score_items(
+            lm, [b.text for b in personas], items, spec.answers.orders, spec.answers.mode,
+            seed=derive_seed(spec.seed, "survey", "anthology"), stage="survey",
+            max_attempts=spec.answers.max_attempts, progress=survey_step,
+        )
+        persona_answers, persona_comp = sc.probs, sc.compliance
+    base_answers, base_comp = {}, {}
+    for method in baselines:
+        contexts = [baseline_context(method, human_demographics(humans, h)) for h in range(humans.n)]
+        sc = score_items(
+            lm, contexts, items, spec.answers.orders, spec.answers.mode,
+            seed=derive_seed(spec.seed, "survey", method), stage="survey",
+            max_attempts=spec.answers.max_attempts, progress=survey_step,
+        )
+        base_answers[method], base_comp[method] = sc.probs, sc.compliance
+    seconds["survey"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    virtual: dict[str, Responses] = {}
+    for method, m in matchings.items():
+        vals = draw_responses(persona_answers[m.persona], ks, derive_seed(spec.seed, "draw", "anthology", method))
+        virtual[f"anthology/{method}"] = Responses(vals, ks, weights)
+    for method, probs in base_answers.items():
+        vals = draw_responses(probs, ks, derive_seed(spec.seed, "draw", method))
+        virtual[method] = Responses(vals, ks, weights)
+    ev = spec.evaluation
+    comparisons = {
+        name: compare_with_ci(humans.responses, r, ev.bootstrap, np.random.default_rng(derive_seed(spec.seed, "boot", name)), ev.level)
+        for name, r in virtual.items()
+    }
+    lower = split_half(humans.responses, ev.split_half_iterations, np.random.default_rng(derive_seed(spec.seed, "split-half")), ev.level)
+    subgroups: dict[str, dict[str, dict[str, Comparison]]] = {}
+    for t in ev.subgroups:
+        labels = humans.trait_labels(t)
+        subgroups[t] = {
+            name: by_subgroup(humans.responses, r, labels, ev.min_subgroup) for name, r in virtual.items()
+        }
+        subgroups[t]["human split-half"] = {}
+    seconds["metrics"] = time.perf_counter() - t0
+    diags["annotate_compliance"] = {t: float(ann_comp[:, j].mean()) for j, t in enumerate(traits)}
+    diags["survey_compliance"] = {
+        "anthology": float(persona_comp.mean()) if anthology else None,
+        **{m: float(c.mean()) for m, c in base_comp.items()},
+    }
+    return StudyResult(
+        spec, humans, backstories, fine, ann_comp, matchings, persona_answers, persona_comp,
+        base_answers, base_comp, virtual, comparisons, lower, subgroups, diags, seconds,
+    )
+
+
+def headline(result: StudyResult) -> pd.DataFrame:
+    """The paper-style table: one row per conditioning method (and matching), plus the
+    human split-half lower bound; metric columns with their intervals."""
+    rows = []
+    primary = f"anthology/{result.spec.matching.primary}"
+    order = [primary] + [m for m in result.comparisons if m != primary]
+    for name in order:
+        if name not in result.comparisons:
+            continue
+        ci = result.comparisons[name]
+        rows.append({"method": name, **{f"{m}": ci[m].estimate for m in ci}, **{f"{m}_low": ci[m].low for m in ci}, **{f"{m}_high": ci[m].high for m in ci}})
+    lb = result.lower_bound
+    rows.append({"method": "human split-half (lower bound)", **{m: lb[m].estimate for m in lb}, **{f"{m}_low": lb[m].low for m in lb}, **{f"{m}_high": lb[m].high for m in lb}})
+    return pd.DataFrame(rows)

@@ -1,0 +1,242 @@
+"""The study specification: a YAML file, validated with errors that name the field.
+
+``StudySpec.model_json_schema()`` is the documented JSON Schema
+(``silico schema`` prints it; ``docs/study.schema.json`` is a copy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from silico.core.data import PROFILES, TraitColumn
+from silico.core.errors import ValidationError
+from silico.core.matching import MATCHING_METHODS
+from silico.core.prompts import CONDITIONING_METHODS
+from silico.core.traits import SCHEMES, TRAIT_NAMES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TraitColumnSpec(_Strict):
+    trait: str = Field(description="Catalogue trait name (age, gender, race, education, income, region, religion, party, ideology).")
+    column: str = Field(description="Column of the data holding it.")
+    scheme: str = Field(description="Built-in scheme of the survey's categories (e.g. age4, party4).")
+    values: dict[str, str | None] | None = Field(
+        None, description="Raw value -> scheme category label (null = missing). Omit when the raw values are the labels."
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> TraitColumnSpec:
+        if self.trait not in TRAIT_NAMES:
+            raise ValueError(f"unknown trait {self.trait!r}; known: {list(TRAIT_NAMES)}")
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"unknown scheme {self.scheme!r}; known: {sorted(SCHEMES)}")
+        return self
+
+
+class DataSpec(_Strict):
+    csv: str = Field(description="Respondent CSV (one row per respondent, integer codes). Relative to the spec file.")
+    codebook: str = Field(description="Codebook JSON (value labels, ordinal codes). Relative to the spec file.")
+    profile: Literal["cces_2018", "gss_2016_2018"] | None = Field(
+        None, description="Built-in trait-column mapping of a bundled dataset."
+    )
+    traits: list[TraitColumnSpec] | None = Field(None, description="Trait columns (instead of a profile).")
+    weight: str | None = Field(None, description="Survey-weight column; unit weights when omitted.")
+    id_column: str | None = Field(None, description="Respondent id column.")
+    filters: dict[str, list[int | str]] = Field(default_factory=dict, description="Keep rows whose column is in the list.")
+    sample: Annotated[int, Field(ge=4)] | None = Field(None, description="Use a seeded random sample of this many respondents.")
+    require_complete: bool = Field(
+        False, description="Keep only respondents who answered at least one questionnaire item."
+    )
+
+    @model_validator(mode="after")
+    def _one_mapping(self) -> DataSpec:
+        if (self.profile is None) == (self.traits is None):
+            raise ValueError("give exactly one of 'profile' or 'traits'")
+        return self
+
+    def trait_columns(self) -> tuple[TraitColumn, ...]:
+        if self.profile is not None:
+            return PROFILES[self.profile]
+        return tuple(TraitColumn(t.trait, t.column, t.scheme, t.values) for t in self.traits or [])
+
+
+class QuestionnaireSpec(_Strict):
+    items: Annotated[list[str], Field(min_length=1)] = Field(description="Ordinal items (codebook variables).")
+    reverse: list[str] = Field(default_factory=list, description="Reverse-keyed items (flipped for alpha).")
+
+
+class BackstorySpec(_Strict):
+    mode: Literal["single_turn", "interview"] = "single_turn"
+    variant: Literal["short", "long"] = Field("long", description="Single-turn question variant.")
+    count: Annotated[int, Field(ge=2, le=1_000_000)] = Field(description="Backstories to generate (personas).")
+    max_tokens: Annotated[int, Field(ge=16, le=4096)] = 256
+    min_tokens: Annotated[int, Field(ge=0)] = Field(40, description="Drop backstories of this many tokens or fewer.")
+    temperature: Annotated[float, Field(ge=0, le=2)] = 1.0
+    top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
+    prompt_format: Literal["plain", "chatml"] = Field(
+        "plain",
+        description="plain: the paper's base-model prompt. chatml: the same question in the chat format "
+        "of an instruct model (the embedded SmolLM2 is one).",
+    )
+    citizen_preamble: bool = Field(False, description="Prepend an accepted 'Are you a US citizen?' turn.")
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(3, description="Samples per persona before giving up.")
+
+
+class CriticSpec(_Strict):
+    enabled: bool = True
+    use_model: bool = Field(True, description="Ask the critic model as well as the rule checks.")
+
+
+class DemographicsSpec(_Strict):
+    estimator: Literal["logprob", "sampled"] = "logprob"
+    samples: Annotated[int, Field(ge=1, le=200)] = Field(40, description="Samples per trait for the sampled estimator.")
+    traits: list[str] | None = Field(None, description="Traits to annotate; default: all the data maps.")
+
+
+class MatchingSpec(_Strict):
+    methods: Annotated[list[Literal["greedy", "hungarian", "capacity", "random"]], Field(min_length=1)] = Field(
+        default_factory=lambda: list(MATCHING_METHODS)
+    )
+    primary: Literal["greedy", "hungarian", "capacity", "random"] = Field(
+        "greedy", description="Matching used for the conditioning-method comparison."
+    )
+    capacity: Annotated[int, Field(ge=1)] = 2
+
+    @model_validator(mode="after")
+    def _primary_listed(self) -> MatchingSpec:
+        if self.primary not in self.methods:
+            raise ValueError(f"primary {self.primary!r} is not among methods {self.methods}")
+        return self
+
+
+class AnswersSpec(_Strict):
+    mode: Literal["logprob", "sampled"] = "logprob"
+    orders: Annotated[list[Literal["identity", "reversed"]], Field(min_length=1)] = Field(
+        default_factory=lambda: ["identity", "reversed"],
+        description="Option orders; logprob mode averages the distributions over them.",
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(3, description="Sampled mode: re-samples when non-compliant.")
+
+
+class ModelSpec(_Strict):
+    base_url: str | None = Field(None, description="OpenAI-compatible API root; omitted: the embedded server.")
+    name: str = "smollm2-135m-instruct"
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+    timeout_s: Annotated[float, Field(gt=0)] = 300.0
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 4
+
+
+class EvaluationSpec(_Strict):
+    split_half_iterations: Annotated[int, Field(ge=1, le=1000)] = 20
+    bootstrap: Annotated[int, Field(ge=1, le=10000)] = 100
+    level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    subgroups: list[str] = Field(default_factory=lambda: ["race", "age", "party"])
+    min_subgroup: Annotated[int, Field(ge=2)] = 10
+
+
+class StudySpec(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    data: DataSpec
+    questionnaire: QuestionnaireSpec
+    backstories: BackstorySpec
+    critic: CriticSpec = CriticSpec()
+    demographics: DemographicsSpec = DemographicsSpec()
+    matching: MatchingSpec = MatchingSpec()
+    conditioning: Annotated[list[Literal["anthology", "qa", "bio", "portray"]], Field(min_length=1)] = Field(
+        default_factory=lambda: list(CONDITIONING_METHODS)
+    )
+    answers: AnswersSpec = AnswersSpec()
+    model: ModelSpec = ModelSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudySpec:
+        bad = sorted(set(self.questionnaire.reverse) - set(self.questionnaire.items))
+        if bad:
+            raise ValueError(f"questionnaire.reverse names items not in questionnaire.items: {bad}")
+        mapped = {t.trait for t in self.data.trait_columns()}
+        for t in self.demographics.traits or []:
+            if t not in mapped:
+                raise ValueError(f"demographics.traits: {t!r} is not mapped by the data")
+        for t in self.evaluation.subgroups:
+            if t not in mapped:
+                raise ValueError(f"evaluation.subgroups: {t!r} is not a trait the data maps")
+        if "hungarian" in self.matching.methods and self.data.sample and self.backstories.count < self.data.sample:
+            raise ValueError(
+                f"matching.methods: hungarian needs backstories.count >= data.sample "
+                f"({self.backstories.count} < {self.data.sample})"
+            )
+        return self
+
+    def traits(self) -> list[str]:
+        mapped = [t.trait for t in self.data.trait_columns()]
+        return list(self.demographics.traits or mapped)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "spec"
+
+
+def parse_spec(raw: Any, base_dir: Path | None = None) -> StudySpec:
+    """Validate a parsed YAML/JSON document; relative data paths resolve against ``base_dir``."""
+    if not isinstance(raw, dict):
+        raise ValidationError("spec", "must be a mapping of fields")
+    try:
+        spec = StudySpec.model_validate(raw)
+    except PydanticValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-after")))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        raise ValidationError(_field(loc), msg) from None
+    if base_dir is not None:
+        data = spec.data
+        fix = {k: str((base_dir / getattr(data, k)).resolve()) for k in ("csv", "codebook") if not Path(getattr(data, k)).is_absolute()}
+        spec = spec.model_copy(update={"data": data.model_copy(update=fix)})
+    return spec
+
+
+def load_spec(path: str | Path, data_dir: str | Path | None = None) -> StudySpec:
+    """Read and validate a study YAML file.
+
+    ``data_dir`` replaces the folder of ``data.csv`` and ``data.codebook`` (for
+    data kept outside the repository, such as the GSS).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ValidationError("spec", f"file not found: {p}") from None
+    except IsADirectoryError:
+        raise ValidationError("spec", f"{p} is a directory, not a YAML file") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValidationError("spec", f"{p} is not valid YAML: {e}") from None
+    spec = parse_spec(raw, p.parent)
+    if data_dir is not None:
+        d = Path(data_dir).resolve()
+        data = spec.data.model_copy(
+            update={"csv": str(d / Path(spec.data.csv).name), "codebook": str(d / Path(spec.data.codebook).name)}
+        )
+        spec = spec.model_copy(update={"data": data})
+    return spec
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a study file."""
+    return StudySpec.model_json_schema()
