@@ -408,6 +408,21 @@ class Engine:
         )
         last = torch.tensor([len(x) - 1 for x in suffixes])
         logits = out.logits[torch.arange(n), last].float()
+        # Keep each full prompt too: a follow-up on it (the letter after a bare
+        # "(") then costs a token or two instead of the whole suffix again.
+        for b, x in enumerate(suffixes):
+            end = common + len(x)
+            self.cache.insert(
+                ids[b],
+                [
+                    (
+                        layer.keys[b : b + 1, :, :end].clone(),
+                        layer.values[b : b + 1, :, :end].clone(),
+                    )
+                    for layer in out.past_key_values.layers
+                ],
+                logits[b],
+            )
         self.cache.stats.saved_tokens += common * n
         self.cache.stats.computed_tokens += sum(len(x) for x in suffixes)
         results = []

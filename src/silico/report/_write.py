@@ -1,0 +1,216 @@
+"""Write a study's report folder.
+
+Layout of ``OUT/``::
+
+    report.html          self-contained page (plots embedded)
+    metrics.json         the numbers, machine-readable (fields in the README)
+    tables/*.csv         headline, matching, subgroups, demographic_fit, compliance, usage, items, critic
+    data/*.parquet|csv   personas, humans, matchings, answers
+    plots/*.png          distributions, correlations, metrics
+
+Files are written into a temporary folder and moved into place at the end, so
+a failed report never leaves a half-written folder behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from silico.llm import UsageLedger
+from silico.pipeline.runner import StudyResult
+from silico.report import _plots, _tables
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        f = float(x)
+        return None if math.isnan(f) or math.isinf(f) else round(f, 6)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return _clean(df.to_dict(orient="records"))  # type: ignore[no-any-return]
+
+
+def metrics_document(r: StudyResult, ledger: UsageLedger | None, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    acc = [b.accepted for b in r.backstories]
+    reasons: dict[str, int] = {}
+    for b in r.backstories:
+        for v in b.verdicts:
+            if not v.accepted:
+                reasons[v.reason] = reasons.get(v.reason, 0) + 1
+    return _clean(
+        {
+            "study": r.spec.name,
+            "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seed": r.spec.seed,
+            "model": r.spec.model.name,
+            "n_humans": r.humans.n,
+            "n_backstories": len(r.backstories),
+            "n_personas": int(sum(acc)),
+            "items": [it.id for it in r.humans.items],
+            "headline": _records(tables["headline"]),
+            "lower_bound": _records(tables["headline"].tail(1)),
+            "matching": _records(tables["matching"]),
+            "subgroups": _records(tables["subgroups"]),
+            "demographic_fit": {
+                m: {t: {"tvd": f.tvd, "agreement": f.agreement} for t, f in r.diagnostics[m].traits.items()}
+                for m in r.matchings
+            },
+            "reuse": {
+                m: {"unique_personas": r.diagnostics[m].unique_personas, "max_reuse": r.diagnostics[m].max_reuse,
+                    "histogram": r.diagnostics[m].reuse_histogram}
+                for m in r.matchings
+            },
+            "compliance": {
+                "annotate": r.diagnostics["annotate_compliance"],
+                "survey": r.diagnostics["survey_compliance"],
+            },
+            "critic": {"acceptance_rate": float(np.mean(acc)), "rejections_by_reason": reasons},
+            "usage": _records(tables["usage"]),
+            "seconds": r.seconds,
+            "spec": r.spec.model_dump(mode="json"),
+        }
+    )
+
+
+def _fmt(v: Any, lo: Any = None, hi: Any = None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    s = f"{v:.3f}"
+    if lo is not None and hi is not None and not (isinstance(lo, float) and math.isnan(lo)):
+        s += f" <span class=ci>[{lo:.3f}, {hi:.3f}]</span>"
+    return s
+
+
+def _metric_html(df: pd.DataFrame, metrics: tuple[str, ...], extra: tuple[str, ...] = ()) -> str:
+    head = "".join(f"<th>{_tables.LABELS.get(m, m)}</th>" for m in metrics) + "".join(f"<th>{e}</th>" for e in extra)
+    rows = []
+    for _, row in df.iterrows():
+        cells = "".join(f"<td>{_fmt(row.get(m), row.get(f'{m}_low'), row.get(f'{m}_high'))}</td>" for m in metrics)
+        cells += "".join(f"<td>{html.escape(str(row.get(e, '')))}</td>" for e in extra)
+        rows.append(f"<tr><td>{html.escape(str(row['method']))}</td>{cells}</tr>")
+    return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{path.stem}" src="data:image/png;base64,{data}">'
+
+
+def _html(r: StudyResult, doc: dict[str, Any], tables: dict[str, pd.DataFrame], plots: dict[str, Path]) -> str:
+    m = ("wd", "wd_norm", "frobenius", "cbs", "alpha_virtual", "alpha_human")
+    sub = tables["subgroups"]
+    sub_html = "<p>No subgroup had enough respondents.</p>"
+    if len(sub):
+        piv = sub.pivot_table(index=["trait", "group", "n"], columns="method", values="wd").reset_index()
+        sub_html = piv.to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="–")
+    fit = pd.DataFrame(
+        [{"method": mm, "trait": t, **v} for mm, tr in doc["demographic_fit"].items() for t, v in tr.items()]
+    )
+    fit_html = fit.pivot_table(index="trait", columns="method", values="tvd").to_html(float_format=lambda x: f"{x:.3f}") if len(fit) else ""
+    comp = tables["compliance"]
+    comp_html = comp.groupby(["stage", "method"])["compliance"].mean().reset_index().to_html(index=False, float_format=lambda x: f"{x:.3f}")
+    usage_html = tables["usage"].to_html(index=False, na_rep="–")
+    critic = doc["critic"]
+    examples = "".join(
+        f"<details><summary>{html.escape(b.id)} ({b.tokens} tokens)</summary><pre>{html.escape(b.text[:3000])}</pre></details>"
+        for b in r.accepted()[:5]
+    )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Silico study {html.escape(r.spec.name)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;margin:0.6em 0 1.4em}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}}
+th{{background:#f3f3f3}}td:first-child{{text-align:left}}.ci{{color:#888;font-size:11px}}img{{max-width:100%}}
+pre{{white-space:pre-wrap;background:#fafafa;padding:8px;font-size:12px}}.note{{background:#fff8e1;padding:8px 12px;border-left:4px solid #f0c040}}</style></head><body>
+<h1>Silico study: {html.escape(r.spec.name)}</h1>
+<p>{html.escape(r.spec.description)}</p>
+<p><b>{doc['n_humans']}</b> human respondents, <b>{doc['n_personas']}</b> personas accepted of {doc['n_backstories']} backstories
+(critic acceptance {critic['acceptance_rate']:.1%}), {len(doc['items'])} items, model <code>{html.escape(r.spec.model.name)}</code>,
+answers by {html.escape(r.spec.answers.mode)} over option orders {', '.join(r.spec.answers.orders)}, seed {r.spec.seed}.
+Intervals: {r.spec.evaluation.level:.0%} bootstrap over respondents ({r.spec.evaluation.bootstrap} resamples);
+lower bound: {r.spec.evaluation.split_half_iterations} random human split-halves.</p>
+<h2>Conditioning methods</h2>
+<p>Anthology uses the <b>{html.escape(r.spec.matching.primary)}</b> matching. Lower WD / Frobenius / CBS is closer to the humans;
+the last row is how close two random halves of the humans are to each other.</p>
+{_metric_html(tables['headline'], m)}
+{_img(plots['metrics'])}
+<h2>Matching ablation (Anthology)</h2>
+{_metric_html(tables['matching'].dropna(subset=['wd']) if 'wd' in tables['matching'] else tables['matching'], ('wd', 'frobenius', 'cbs', 'alpha_virtual'), ('unique_personas', 'max_reuse', 'mean_trait_tvd'))}
+<h2>Response distributions</h2>{_img(plots['distributions'])}
+<h2>Correlation matrices</h2>{_img(plots['correlations'])}
+<h2>Subgroups (mean WD)</h2>{sub_html}
+<h2>Demographic fit of the matched personas (total variation distance per trait)</h2>{fit_html}
+<h2>Compliance</h2><p>Probability mass the model put on an option letter (1 = always answered with a letter).</p>{comp_html}
+<h2>Tokens and time per stage</h2>{usage_html}
+<h2>Example backstories</h2>{examples}
+<p class=note>Numbers are produced by the pipeline as run; nothing here is tuned after the fact.
+The machine-readable copy is <code>metrics.json</code>; tables are in <code>tables/</code>, individual answers and matchings in <code>data/</code>.</p>
+</body></html>"""
+
+
+def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = None) -> Path:
+    """Write the report folder for a study result; returns its path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "tables").mkdir()
+        (tmp / "data").mkdir()
+        (tmp / "plots").mkdir()
+        tables = {
+            "headline": _tables.headline(r),
+            "matching": _tables.matching_ablation(r),
+            "subgroups": _tables.subgroup_table(r),
+            "demographic_fit": _tables.demographic_fit(r),
+            "compliance": _tables.compliance(r),
+            "usage": _tables.usage_table(r, ledger),
+            "items": _tables.item_table(r),
+            "critic": _tables.critic_table(r),
+        }
+        for name, df in tables.items():
+            df.to_csv(tmp / "tables" / f"{name}.csv", index=False)
+        data = {
+            "personas": r.persona_frame(),
+            "humans": r.humans.to_frame(),
+            "matchings": r.matching_frame(),
+            "answers": r.answer_frame(),
+        }
+        for name, df in data.items():
+            df.to_csv(tmp / "data" / f"{name}.csv", index=False)
+            df.to_parquet(tmp / "data" / f"{name}.parquet", index=False)
+        plots = {
+            "distributions": _plots.distributions_png(r, tmp / "plots" / "distributions.png"),
+            "correlations": _plots.correlations_png(r, tmp / "plots" / "correlations.png"),
+            "metrics": _plots.metrics_png(tables["headline"], tmp / "plots" / "metrics.png"),
+        }
+        doc = metrics_document(r, ledger, tables)
+        (tmp / "metrics.json").write_text(json.dumps(doc, indent=2))
+        (tmp / "report.html").write_text(_html(r, doc, tables, plots))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
