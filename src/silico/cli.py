@@ -64,7 +64,11 @@ def _plan(spec: Any) -> dict[str, Any]:
     n_items = len(spec.questionnaire.items)
     orders = len(spec.answers.orders)
     baselines = [c for c in spec.conditioning if c != "anthology"]
-    scoring = bs.count * len(traits) + bs.count * n_items * orders + len(baselines) * humans.n * n_items * orders
+    scoring = (
+        bs.count * len(traits)
+        + bs.count * n_items * orders
+        + len(baselines) * humans.n * n_items * orders
+    )
     return {
         "study": spec.name,
         "humans": humans.n,
@@ -105,14 +109,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     try:
         if base_url is None:
-            print("starting the embedded model server (first start converts the GGUF weights once)...", file=sys.stderr)
+            print(
+                "starting the embedded model server (first start converts the GGUF weights once)...",
+                file=sys.stderr,
+            )
             server = start_model_server(state / "logs", threads=args.threads)
             base_url = server.base_url
             print(f"model server ready at {base_url}", file=sys.stderr)
         cache = None if args.no_cache else ResponseCache(state / "cache" / "responses.sqlite")
         with CompletionsClient(
-            base_url, spec.model.name, timeout=spec.model.timeout_s, max_retries=spec.model.max_retries,
-            concurrency=spec.model.concurrency, cache=cache,
+            base_url,
+            spec.model.name,
+            timeout=spec.model.timeout_s,
+            max_retries=spec.model.max_retries,
+            concurrency=spec.model.concurrency,
+            cache=cache,
         ) as lm:
             result = run_study(spec, lm, progress=Progress())
             path = write_report(result, out, lm.ledger)
@@ -129,17 +140,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="silico", description="Virtual survey panels from LLM personas.")
+    ap = argparse.ArgumentParser(
+        prog="silico", description="Virtual survey panels from LLM personas."
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run a study and write its report")
     p.add_argument("spec", help="study YAML")
-    p.add_argument("--in-process", action="store_true", help="run the stages in this process (no broker, no services)")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the stages in this process (no broker, no services)",
+    )
     p.add_argument("--out", help="report folder (default: reports/<study name>)")
     p.add_argument("--data-dir", help="folder holding the data CSV and codebook named in the spec")
-    p.add_argument("--model-url", help="OpenAI-compatible API root; default: the spec's, else the embedded server")
-    p.add_argument("--state-dir", default=str(DEFAULT_STATE), help="logs and response cache (default .silico)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads of the embedded model server")
+    p.add_argument(
+        "--model-url",
+        help="OpenAI-compatible API root; default: the spec's, else the embedded server",
+    )
+    p.add_argument(
+        "--state-dir", default=str(DEFAULT_STATE), help="logs and response cache (default .silico)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=0, help="CPU threads of the embedded model server"
+    )
     p.add_argument("--no-cache", action="store_true", help="do not use or fill the response cache")
     p.set_defaults(fn=_cmd_run)
 

@@ -176,9 +176,16 @@ def test_concurrent_scoring_is_batched_on_the_shared_prefix_and_exact(model_serv
     with CompletionsClient(model_server.base_url, MODEL) as c:
         c.complete(prompts[0], max_tokens=1, temperature=0, logprobs=20)  # caches the backstory
         with ThreadPoolExecutor(len(prompts)) as pool:
-            batched = list(pool.map(lambda p: c.complete(p, max_tokens=1, temperature=0, logprobs=20), prompts))
-        full = [c.complete(p, max_tokens=1, temperature=0, logprobs=20, prefix_reuse=False) for p in prompts]
-    assert sum(b["usage"]["prompt_tokens_details"]["cached_tokens"] > 100 for b in batched) == len(prompts)
+            batched = list(
+                pool.map(lambda p: c.complete(p, max_tokens=1, temperature=0, logprobs=20), prompts)
+            )
+        full = [
+            c.complete(p, max_tokens=1, temperature=0, logprobs=20, prefix_reuse=False)
+            for p in prompts
+        ]
+    assert sum(b["usage"]["prompt_tokens_details"]["cached_tokens"] > 100 for b in batched) == len(
+        prompts
+    )
     for b, f in zip(batched, full, strict=True):
         lb = b["choices"][0]["logprobs"]["top_logprobs"][0]
         lf = f["choices"][0]["logprobs"]["top_logprobs"][0]

@@ -32,13 +32,18 @@ from silico.core.stats import (
     Interval,
     Responses,
     by_subgroup,
-    compare,
     compare_with_ci,
     split_half,
 )
 from silico.core.traits import coarsen
 from silico.pipeline.spec import StudySpec
-from silico.pipeline.stages import Backstory, LanguageModel, annotate, generate_backstories, score_items
+from silico.pipeline.stages import (
+    Backstory,
+    LanguageModel,
+    annotate,
+    generate_backstories,
+    score_items,
+)
 
 #: Stage names in order (progress, token accounting and the report use them).
 STAGES = ("backstory", "annotate", "matching", "survey", "metrics")
@@ -104,10 +109,15 @@ class StudyResult:
 def load_humans(spec: StudySpec) -> SurveyData:
     """The study's human respondents (filtered, sampled with the study seed)."""
     d = spec.data
-    groups = []
     data = load_survey(
-        d.csv, d.codebook, spec.questionnaire.items, d.trait_columns(), weight=d.weight,
-        filters=d.filters, groups=groups, id_column=d.id_column, reverse=spec.questionnaire.reverse,
+        d.csv,
+        d.codebook,
+        spec.questionnaire.items,
+        d.trait_columns(),
+        weight=d.weight,
+        filters=d.filters,
+        id_column=d.id_column,
+        reverse=spec.questionnaire.reverse,
     )
     answered = np.isfinite(data.responses.values).any(axis=1)
     keep = np.flatnonzero(answered)
@@ -124,9 +134,13 @@ def load_humans(spec: StudySpec) -> SurveyData:
     )
 
 
-def persona_categories(spec: StudySpec, humans: SurveyData, traits_fine: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def persona_categories(
+    spec: StudySpec, humans: SurveyData, traits_fine: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """Persona distributions mapped onto the survey's categories of each trait."""
-    return {t: np.stack([coarsen(p, humans.schemes[t]) for p in traits_fine[t]]) for t in traits_fine}
+    return {
+        t: np.stack([coarsen(p, humans.schemes[t]) for p in traits_fine[t]]) for t in traits_fine
+    }
 
 
 def match(spec: StudySpec, problem: MatchProblem, method: str, weights: np.ndarray) -> Matching:
@@ -136,7 +150,12 @@ def match(spec: StudySpec, problem: MatchProblem, method: str, weights: np.ndarr
         return hungarian_match(problem)
     if method == "capacity":
         return capacity_match(problem, spec.matching.capacity, weights)
-    return random_match(problem.n_humans, problem.n_personas, np.random.default_rng(derive_seed(spec.seed, "random-match")), problem)
+    return random_match(
+        problem.n_humans,
+        problem.n_personas,
+        np.random.default_rng(derive_seed(spec.seed, "random-match")),
+        problem,
+    )
 
 
 def human_demographics(humans: SurveyData, h: int) -> dict[str, str]:
@@ -149,7 +168,9 @@ def human_demographics(humans: SurveyData, h: int) -> dict[str, str]:
     return out
 
 
-def run_study(spec: StudySpec, lm: LanguageModel, progress: ProgressFn | None = None) -> StudyResult:
+def run_study(
+    spec: StudySpec, lm: LanguageModel, progress: ProgressFn | None = None
+) -> StudyResult:
     """Run every stage of ``spec`` in this process against ``lm``."""
     seconds: dict[str, float] = {}
 
@@ -169,11 +190,22 @@ def run_study(spec: StudySpec, lm: LanguageModel, progress: ProgressFn | None = 
     bs = spec.backstories
     t0 = time.perf_counter()
     backstories = generate_backstories(
-        lm, count=bs.count, seed=spec.seed, model_name=spec.model.name, mode=bs.mode, variant=bs.variant,
-        prompt_format=bs.prompt_format, max_tokens=bs.max_tokens, min_tokens=bs.min_tokens,
-        temperature=bs.temperature, top_p=bs.top_p, citizen_preamble=bs.citizen_preamble,
-        critic=lm if spec.critic.use_model else None, use_critic=spec.critic.enabled,
-        max_attempts=bs.max_attempts, progress=tick("backstory", bs.count),
+        lm,
+        count=bs.count,
+        seed=spec.seed,
+        model_name=spec.model.name,
+        mode=bs.mode,
+        variant=bs.variant,
+        prompt_format=bs.prompt_format,
+        max_tokens=bs.max_tokens,
+        min_tokens=bs.min_tokens,
+        temperature=bs.temperature,
+        top_p=bs.top_p,
+        citizen_preamble=bs.citizen_preamble,
+        critic=lm if spec.critic.use_model else None,
+        use_critic=spec.critic.enabled,
+        max_attempts=bs.max_attempts,
+        progress=tick("backstory", bs.count),
     )
     seconds["backstory"] = time.perf_counter() - t0
     personas = [b for b in backstories if b.accepted]
@@ -185,8 +217,13 @@ def run_study(spec: StudySpec, lm: LanguageModel, progress: ProgressFn | None = 
     traits = spec.traits()
     t0 = time.perf_counter()
     fine, ann_comp = annotate(
-        lm, [b.text for b in personas], traits, spec.demographics.estimator, spec.demographics.samples,
-        seed=derive_seed(spec.seed, "annotate"), progress=tick("annotate", len(personas)),
+        lm,
+        [b.text for b in personas],
+        traits,
+        spec.demographics.estimator,
+        spec.demographics.samples,
+        seed=derive_seed(spec.seed, "annotate"),
+        progress=tick("annotate", len(personas)),
     )
     seconds["annotate"] = time.perf_counter() - t0
 
@@ -198,7 +235,9 @@ def run_study(spec: StudySpec, lm: LanguageModel, progress: ProgressFn | None = 
     matchings, diags = {}, {}
     for method in spec.matching.methods:
         if method == "hungarian" and problem.n_personas < problem.n_humans:
-            diags[method] = {"skipped": f"needs >= {problem.n_humans} accepted personas, have {problem.n_personas}"}
+            diags[method] = {
+                "skipped": f"needs >= {problem.n_humans} accepted personas, have {problem.n_personas}"
+            }
             step(1)
             continue
         m = match(spec, problem, method, weights)
@@ -219,18 +258,32 @@ def run_study(spec: StudySpec, lm: LanguageModel, progress: ProgressFn | None = 
     persona_comp = np.zeros((len(personas), len(items)))
     if anthology:
         sc = score_items(
-            lm, [b.text for b in personas], items, spec.answers.orders, spec.answers.mode,
-            seed=derive_seed(spec.seed, "survey", "anthology"), stage="survey",
-            max_attempts=spec.answers.max_attempts, progress=survey_step,
+            lm,
+            [b.text for b in personas],
+            items,
+            spec.answers.orders,
+            spec.answers.mode,
+            seed=derive_seed(spec.seed, "survey", "anthology"),
+            stage="survey",
+            max_attempts=spec.answers.max_attempts,
+            progress=survey_step,
         )
         persona_answers, persona_comp = sc.probs, sc.compliance
     base_answers, base_comp = {}, {}
     for method in baselines:
-        contexts = [baseline_context(method, human_demographics(humans, h)) for h in range(humans.n)]
+        contexts = [
+            baseline_context(method, human_demographics(humans, h)) for h in range(humans.n)
+        ]
         sc = score_items(
-            lm, contexts, items, spec.answers.orders, spec.answers.mode,
-            seed=derive_seed(spec.seed, "survey", method), stage="survey",
-            max_attempts=spec.answers.max_attempts, progress=survey_step,
+            lm,
+            contexts,
+            items,
+            spec.answers.orders,
+            spec.answers.mode,
+            seed=derive_seed(spec.seed, "survey", method),
+            stage="survey",
+            max_attempts=spec.answers.max_attempts,
+            progress=survey_step,
         )
         base_answers[method], base_comp[method] = sc.probs, sc.compliance
     seconds["survey"] = time.perf_counter() - t0
@@ -238,22 +291,36 @@ def run_study(spec: StudySpec, lm: LanguageModel, progress: ProgressFn | None = 
     t0 = time.perf_counter()
     virtual: dict[str, Responses] = {}
     for method, m in matchings.items():
-        vals = draw_responses(persona_answers[m.persona], ks, derive_seed(spec.seed, "draw", "anthology", method))
+        vals = draw_responses(
+            persona_answers[m.persona], ks, derive_seed(spec.seed, "draw", "anthology", method)
+        )
         virtual[f"anthology/{method}"] = Responses(vals, ks, weights)
     for method, probs in base_answers.items():
         vals = draw_responses(probs, ks, derive_seed(spec.seed, "draw", method))
         virtual[method] = Responses(vals, ks, weights)
     ev = spec.evaluation
     comparisons = {
-        name: compare_with_ci(humans.responses, r, ev.bootstrap, np.random.default_rng(derive_seed(spec.seed, "boot", name)), ev.level)
+        name: compare_with_ci(
+            humans.responses,
+            r,
+            ev.bootstrap,
+            np.random.default_rng(derive_seed(spec.seed, "boot", name)),
+            ev.level,
+        )
         for name, r in virtual.items()
     }
-    lower = split_half(humans.responses, ev.split_half_iterations, np.random.default_rng(derive_seed(spec.seed, "split-half")), ev.level)
+    lower = split_half(
+        humans.responses,
+        ev.split_half_iterations,
+        np.random.default_rng(derive_seed(spec.seed, "split-half")),
+        ev.level,
+    )
     subgroups: dict[str, dict[str, dict[str, Comparison]]] = {}
     for t in ev.subgroups:
         labels = humans.trait_labels(t)
         subgroups[t] = {
-            name: by_subgroup(humans.responses, r, labels, ev.min_subgroup) for name, r in virtual.items()
+            name: by_subgroup(humans.responses, r, labels, ev.min_subgroup)
+            for name, r in virtual.items()
         }
         subgroups[t]["human split-half"] = {}
     seconds["metrics"] = time.perf_counter() - t0
@@ -263,22 +330,20 @@ def run_study(spec: StudySpec, lm: LanguageModel, progress: ProgressFn | None = 
         **{m: float(c.mean()) for m, c in base_comp.items()},
     }
     return StudyResult(
-        spec, humans, backstories, fine, ann_comp, matchings, persona_answers, persona_comp,
-        base_answers, base_comp, virtual, comparisons, lower, subgroups, diags, seconds,
+        spec,
+        humans,
+        backstories,
+        fine,
+        ann_comp,
+        matchings,
+        persona_answers,
+        persona_comp,
+        base_answers,
+        base_comp,
+        virtual,
+        comparisons,
+        lower,
+        subgroups,
+        diags,
+        seconds,
     )
-
-
-def headline(result: StudyResult) -> pd.DataFrame:
-    """The paper-style table: one row per conditioning method (and matching), plus the
-    human split-half lower bound; metric columns with their intervals."""
-    rows = []
-    primary = f"anthology/{result.spec.matching.primary}"
-    order = [primary] + [m for m in result.comparisons if m != primary]
-    for name in order:
-        if name not in result.comparisons:
-            continue
-        ci = result.comparisons[name]
-        rows.append({"method": name, **{f"{m}": ci[m].estimate for m in ci}, **{f"{m}_low": ci[m].low for m in ci}, **{f"{m}_high": ci[m].high for m in ci}})
-    lb = result.lower_bound
-    rows.append({"method": "human split-half (lower bound)", **{m: lb[m].estimate for m in lb}, **{f"{m}_low": lb[m].low for m in lb}, **{f"{m}_high": lb[m].high for m in lb}})
-    return pd.DataFrame(rows)

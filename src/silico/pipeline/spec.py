@@ -25,11 +25,16 @@ class _Strict(BaseModel):
 
 
 class TraitColumnSpec(_Strict):
-    trait: str = Field(description="Catalogue trait name (age, gender, race, education, income, region, religion, party, ideology).")
+    trait: str = Field(
+        description="Catalogue trait name (age, gender, race, education, income, region, religion, party, ideology)."
+    )
     column: str = Field(description="Column of the data holding it.")
-    scheme: str = Field(description="Built-in scheme of the survey's categories (e.g. age4, party4).")
+    scheme: str = Field(
+        description="Built-in scheme of the survey's categories (e.g. age4, party4)."
+    )
     values: dict[str, str | None] | None = Field(
-        None, description="Raw value -> scheme category label (null = missing). Omit when the raw values are the labels."
+        None,
+        description="Raw value -> scheme category label (null = missing). Omit when the raw values are the labels.",
     )
 
     @model_validator(mode="after")
@@ -42,16 +47,26 @@ class TraitColumnSpec(_Strict):
 
 
 class DataSpec(_Strict):
-    csv: str = Field(description="Respondent CSV (one row per respondent, integer codes). Relative to the spec file.")
-    codebook: str = Field(description="Codebook JSON (value labels, ordinal codes). Relative to the spec file.")
+    csv: str = Field(
+        description="Respondent CSV (one row per respondent, integer codes). Relative to the spec file."
+    )
+    codebook: str = Field(
+        description="Codebook JSON (value labels, ordinal codes). Relative to the spec file."
+    )
     profile: Literal["cces_2018", "gss_2016_2018"] | None = Field(
         None, description="Built-in trait-column mapping of a bundled dataset."
     )
-    traits: list[TraitColumnSpec] | None = Field(None, description="Trait columns (instead of a profile).")
+    traits: list[TraitColumnSpec] | None = Field(
+        None, description="Trait columns (instead of a profile)."
+    )
     weight: str | None = Field(None, description="Survey-weight column; unit weights when omitted.")
     id_column: str | None = Field(None, description="Respondent id column.")
-    filters: dict[str, list[int | str]] = Field(default_factory=dict, description="Keep rows whose column is in the list.")
-    sample: Annotated[int, Field(ge=4)] | None = Field(None, description="Use a seeded random sample of this many respondents.")
+    filters: dict[str, list[int | str]] = Field(
+        default_factory=dict, description="Keep rows whose column is in the list."
+    )
+    sample: Annotated[int, Field(ge=4)] | None = Field(
+        None, description="Use a seeded random sample of this many respondents."
+    )
     require_complete: bool = Field(
         False, description="Keep only respondents who answered at least one questionnaire item."
     )
@@ -69,16 +84,24 @@ class DataSpec(_Strict):
 
 
 class QuestionnaireSpec(_Strict):
-    items: Annotated[list[str], Field(min_length=1)] = Field(description="Ordinal items (codebook variables).")
-    reverse: list[str] = Field(default_factory=list, description="Reverse-keyed items (flipped for alpha).")
+    items: Annotated[list[str], Field(min_length=1)] = Field(
+        description="Ordinal items (codebook variables)."
+    )
+    reverse: list[str] = Field(
+        default_factory=list, description="Reverse-keyed items (flipped for alpha)."
+    )
 
 
 class BackstorySpec(_Strict):
     mode: Literal["single_turn", "interview"] = "single_turn"
     variant: Literal["short", "long"] = Field("long", description="Single-turn question variant.")
-    count: Annotated[int, Field(ge=2, le=1_000_000)] = Field(description="Backstories to generate (personas).")
+    count: Annotated[int, Field(ge=2, le=1_000_000)] = Field(
+        description="Backstories to generate (personas)."
+    )
     max_tokens: Annotated[int, Field(ge=16, le=4096)] = 256
-    min_tokens: Annotated[int, Field(ge=0)] = Field(40, description="Drop backstories of this many tokens or fewer.")
+    min_tokens: Annotated[int, Field(ge=0)] = Field(
+        40, description="Drop backstories of this many tokens or fewer."
+    )
     temperature: Annotated[float, Field(ge=0, le=2)] = 1.0
     top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
     prompt_format: Literal["plain", "chatml"] = Field(
@@ -86,8 +109,12 @@ class BackstorySpec(_Strict):
         description="plain: the paper's base-model prompt. chatml: the same question in the chat format "
         "of an instruct model (the embedded SmolLM2 is one).",
     )
-    citizen_preamble: bool = Field(False, description="Prepend an accepted 'Are you a US citizen?' turn.")
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(3, description="Samples per persona before giving up.")
+    citizen_preamble: bool = Field(
+        False, description="Prepend an accepted 'Are you a US citizen?' turn."
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
+        3, description="Samples per persona before giving up."
+    )
 
 
 class CriticSpec(_Strict):
@@ -97,14 +124,18 @@ class CriticSpec(_Strict):
 
 class DemographicsSpec(_Strict):
     estimator: Literal["logprob", "sampled"] = "logprob"
-    samples: Annotated[int, Field(ge=1, le=200)] = Field(40, description="Samples per trait for the sampled estimator.")
-    traits: list[str] | None = Field(None, description="Traits to annotate; default: all the data maps.")
+    samples: Annotated[int, Field(ge=1, le=200)] = Field(
+        40, description="Samples per trait for the sampled estimator."
+    )
+    traits: list[str] | None = Field(
+        None, description="Traits to annotate; default: all the data maps."
+    )
 
 
 class MatchingSpec(_Strict):
-    methods: Annotated[list[Literal["greedy", "hungarian", "capacity", "random"]], Field(min_length=1)] = Field(
-        default_factory=lambda: list(MATCHING_METHODS)
-    )
+    methods: Annotated[
+        list[Literal["greedy", "hungarian", "capacity", "random"]], Field(min_length=1)
+    ] = Field(default_factory=lambda: list(MATCHING_METHODS))
     primary: Literal["greedy", "hungarian", "capacity", "random"] = Field(
         "greedy", description="Matching used for the conditioning-method comparison."
     )
@@ -123,11 +154,15 @@ class AnswersSpec(_Strict):
         default_factory=lambda: ["identity", "reversed"],
         description="Option orders; logprob mode averages the distributions over them.",
     )
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(3, description="Sampled mode: re-samples when non-compliant.")
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
+        3, description="Sampled mode: re-samples when non-compliant."
+    )
 
 
 class ModelSpec(_Strict):
-    base_url: str | None = Field(None, description="OpenAI-compatible API root; omitted: the embedded server.")
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible API root; omitted: the embedded server."
+    )
     name: str = "smollm2-135m-instruct"
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
     timeout_s: Annotated[float, Field(gt=0)] = 300.0
@@ -152,9 +187,9 @@ class StudySpec(_Strict):
     critic: CriticSpec = CriticSpec()
     demographics: DemographicsSpec = DemographicsSpec()
     matching: MatchingSpec = MatchingSpec()
-    conditioning: Annotated[list[Literal["anthology", "qa", "bio", "portray"]], Field(min_length=1)] = Field(
-        default_factory=lambda: list(CONDITIONING_METHODS)
-    )
+    conditioning: Annotated[
+        list[Literal["anthology", "qa", "bio", "portray"]], Field(min_length=1)
+    ] = Field(default_factory=lambda: list(CONDITIONING_METHODS))
     answers: AnswersSpec = AnswersSpec()
     model: ModelSpec = ModelSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
@@ -171,7 +206,11 @@ class StudySpec(_Strict):
         for t in self.evaluation.subgroups:
             if t not in mapped:
                 raise ValueError(f"evaluation.subgroups: {t!r} is not a trait the data maps")
-        if "hungarian" in self.matching.methods and self.data.sample and self.backstories.count < self.data.sample:
+        if (
+            "hungarian" in self.matching.methods
+            and self.data.sample
+            and self.backstories.count < self.data.sample
+        ):
             raise ValueError(
                 f"matching.methods: hungarian needs backstories.count >= data.sample "
                 f"({self.backstories.count} < {self.data.sample})"
@@ -198,14 +237,20 @@ def parse_spec(raw: Any, base_dir: Path | None = None) -> StudySpec:
         spec = StudySpec.model_validate(raw)
     except PydanticValidationError as e:
         err = e.errors()[0]
-        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-after")))
+        loc = tuple(
+            x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-after"))
+        )
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         raise ValidationError(_field(loc), msg) from None
     if base_dir is not None:
         data = spec.data
-        fix = {k: str((base_dir / getattr(data, k)).resolve()) for k in ("csv", "codebook") if not Path(getattr(data, k)).is_absolute()}
+        fix = {
+            k: str((base_dir / getattr(data, k)).resolve())
+            for k in ("csv", "codebook")
+            if not Path(getattr(data, k)).is_absolute()
+        }
         spec = spec.model_copy(update={"data": data.model_copy(update=fix)})
     return spec
 
@@ -231,7 +276,10 @@ def load_spec(path: str | Path, data_dir: str | Path | None = None) -> StudySpec
     if data_dir is not None:
         d = Path(data_dir).resolve()
         data = spec.data.model_copy(
-            update={"csv": str(d / Path(spec.data.csv).name), "codebook": str(d / Path(spec.data.codebook).name)}
+            update={
+                "csv": str(d / Path(spec.data.csv).name),
+                "codebook": str(d / Path(spec.data.codebook).name),
+            }
         )
         spec = spec.model_copy(update={"data": data})
     return spec

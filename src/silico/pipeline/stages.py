@@ -130,63 +130,100 @@ def generate_backstories(
     use_critic: bool = True,
     max_attempts: int = 3,
     progress: Progress | None = None,
+    chunk: int = 32,
 ) -> list[Backstory]:
     """Generate ``count`` backstories; reject short or inconsistent ones and re-sample.
 
     Persona ``i``'s attempt ``a`` samples with seed ``derive_seed(seed,
     "backstory", i, a)``: any persona can be regenerated alone. A persona
     that fails every attempt is kept with ``accepted=False`` and its last
-    reason (the caller drops it and reports the rate).
+    reason (the caller drops it and reports the rate). Personas are sampled
+    ``chunk`` at a time (one batch on the server) so progress is visible.
     """
     if mode == "interview":
         return [
             interview_backstory(
-                lm, seed=seed, index=i, model_name=model_name, prompt_format=prompt_format,
-                max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                critic=critic if use_critic else None, max_attempts=max_attempts,
+                lm,
+                seed=seed,
+                index=i,
+                model_name=model_name,
+                prompt_format=prompt_format,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                critic=critic if use_critic else None,
+                max_attempts=max_attempts,
             )
             for i in _with_progress(range(count), progress)
         ]
-    params = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "variant": variant, "format": prompt_format}
+    params = {
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "variant": variant,
+        "format": prompt_format,
+    }
     stop = list(CHATML_STOP) if prompt_format == "chatml" else list(BACKSTORY_STOP)
-    pending = list(range(count))
     done: dict[int, Backstory] = {}
     verdicts: dict[int, list[Verdict]] = {i: [] for i in range(count)}
-    for attempt in range(max_attempts):
-        if not pending:
-            break
-        seeds = [derive_seed(seed, "backstory", i, attempt) for i in pending]
-        preambles: list[str | None] = [None] * len(pending)
-        if citizen_preamble and prompt_format == "plain":
-            preambles = [_citizen_answer(lm, s) for s in seeds]
-        prompts = [_single_turn_prompt(variant, prompt_format, pre) for pre in preambles]
-        gens = lm.generate(prompts, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, seed=seeds, stage="backstory")
-        still = []
-        for i, s, g in zip(pending, seeds, gens, strict=True):
-            text = clean_backstory(g.text, stop)
-            if g.completion_tokens <= min_tokens or len(text.split()) < 10:
-                v = Verdict(False, "too_short", f"{g.completion_tokens} tokens")
-            elif use_critic:
-                v = critic_verdict(critic, text)
-            else:
-                v = Verdict(True)
-            verdicts[i].append(v)
-            if v.accepted or attempt == max_attempts - 1:
-                done[i] = Backstory(
-                    backstory_id(text, model_name, params, s), text, s, g.completion_tokens,
-                    attempt + 1, v.accepted, v.reason, tuple(verdicts[i]),
-                )
-                if progress:
-                    progress(1)
-            else:
-                still.append(i)
-        pending = still
+    for start in range(0, count, chunk):
+        pending = list(range(start, min(start + chunk, count)))
+        for attempt in range(max_attempts):
+            if not pending:
+                break
+            seeds = [derive_seed(seed, "backstory", i, attempt) for i in pending]
+            preambles: list[str | None] = [None] * len(pending)
+            if citizen_preamble and prompt_format == "plain":
+                preambles = [_citizen_answer(lm, s) for s in seeds]
+            prompts = [_single_turn_prompt(variant, prompt_format, pre) for pre in preambles]
+            gens = lm.generate(
+                prompts,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                stop=stop,
+                seed=seeds,
+                stage="backstory",
+            )
+            still = []
+            for i, s, g in zip(pending, seeds, gens, strict=True):
+                text = clean_backstory(g.text, stop)
+                if g.completion_tokens <= min_tokens or len(text.split()) < 10:
+                    v = Verdict(False, "too_short", f"{g.completion_tokens} tokens")
+                elif use_critic:
+                    v = critic_verdict(critic, text)
+                else:
+                    v = Verdict(True)
+                verdicts[i].append(v)
+                if v.accepted or attempt == max_attempts - 1:
+                    done[i] = Backstory(
+                        backstory_id(text, model_name, params, s),
+                        text,
+                        s,
+                        g.completion_tokens,
+                        attempt + 1,
+                        v.accepted,
+                        v.reason,
+                        tuple(verdicts[i]),
+                    )
+                    if progress:
+                        progress(1)
+                else:
+                    still.append(i)
+            pending = still
     return [done[i] for i in range(count)]
 
 
 def _citizen_answer(lm: LanguageModel, seed: int, tries: int = 5) -> str:
     for t in range(tries):
-        g = lm.generate([citizen_prompt()], max_tokens=16, temperature=1.0, stop=["\n", "Question"], seed=derive_seed(seed, "citizen", t), stage="backstory")[0]
+        g = lm.generate(
+            [citizen_prompt()],
+            max_tokens=16,
+            temperature=1.0,
+            stop=["\n", "Question"],
+            seed=derive_seed(seed, "citizen", t),
+            stage="backstory",
+        )[0]
         if accepts_citizen_answer(g.text):
             return g.text.strip()
     return "Yes."
@@ -219,15 +256,28 @@ def interview_backstory(
             s = derive_seed(seed, "interview", index, q_index, attempt)
             if prompt_format == "chatml":
                 history = "".join(
-                    f"<|im_start|>user\n{t.question}<|im_end|>\n<|im_start|>assistant\n{t.answer}<|im_end|>\n" for t in turns
+                    f"<|im_start|>user\n{t.question}<|im_end|>\n<|im_start|>assistant\n{t.answer}<|im_end|>\n"
+                    for t in turns
                 )
                 prompt = history + chatml(q)
             else:
                 prompt = interview_prompt(turns, q)
-            g = lm.generate([prompt], max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, seed=s, stage="backstory")[0]
+            g = lm.generate(
+                [prompt],
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                stop=stop,
+                seed=s,
+                stage="backstory",
+            )[0]
             answer = clean_backstory(g.text, stop)
             tokens += g.completion_tokens
-            v = Verdict(False, "too_short", "empty answer") if len(answer.split()) < 3 else critic_verdict(critic, answer, turns)
+            v = (
+                Verdict(False, "too_short", "empty answer")
+                if len(answer.split()) < 3
+                else critic_verdict(critic, answer, turns)
+            )
             verdicts.append(v)
             if v.accepted:
                 ok = True
@@ -238,9 +288,24 @@ def interview_backstory(
 
     text = format_transcript(turns)
     s0 = derive_seed(seed, "interview", index)
-    params = {"mode": "interview", "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "format": prompt_format}
+    params = {
+        "mode": "interview",
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "format": prompt_format,
+    }
     reason = "" if accepted else next((v.reason for v in reversed(verdicts) if not v.accepted), "")
-    return Backstory(backstory_id(text, model_name, params, s0), text, s0, tokens, len(verdicts), accepted, reason, tuple(verdicts))
+    return Backstory(
+        backstory_id(text, model_name, params, s0),
+        text,
+        s0,
+        tokens,
+        len(verdicts),
+        accepted,
+        reason,
+        tuple(verdicts),
+    )
 
 
 def _with_progress(it: Sequence[int], progress: Progress | None):  # type: ignore[no-untyped-def]
@@ -314,8 +379,12 @@ def score_items(
                     choice = None
                     for a in range(max_attempts):
                         g = lm.generate(
-                            [survey_prompt(ctx, p)], max_tokens=16, temperature=1.0, stop=["\n", "Question:"],
-                            seed=derive_seed(seed, stage, c, it.id, s, a), stage=stage,
+                            [survey_prompt(ctx, p)],
+                            max_tokens=16,
+                            temperature=1.0,
+                            stop=["\n", "Question:"],
+                            seed=derive_seed(seed, stage, c, it.id, s, a),
+                            stage=stage,
                         )[0]
                         letter = parse_text_answer(g.text, p.displayed_options)
                         if letter is not None:
@@ -346,8 +415,15 @@ def annotate(
     """
     items = [demographic_item(t) for t in traits]
     scored = score_items(
-        lm, backstories, items, orders=("identity",), mode=estimator, samples=samples, seed=seed,
-        stage="annotate", progress=progress,
+        lm,
+        backstories,
+        items,
+        orders=("identity",),
+        mode=estimator,
+        samples=samples,
+        seed=seed,
+        stage="annotate",
+        progress=progress,
     )
     out = {t: scored.probs[:, j, : items[j].k].copy() for j, t in enumerate(traits)}
     return out, scored.compliance

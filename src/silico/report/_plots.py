@@ -80,7 +80,13 @@ def metrics_png(table: pd.DataFrame, path: Path) -> Path:
         ax.set_yticks(y)
         ax.set_yticklabels(t["method"], fontsize=8)
         ax.invert_yaxis()
-        ax.set_title({"wd": "mean Wasserstein distance (lower is better)", "frobenius": "Frobenius distance of correlations"}[m], fontsize=9)
+        ax.set_title(
+            {
+                "wd": "mean Wasserstein distance (lower is better)",
+                "frobenius": "Frobenius distance of correlations",
+            }[m],
+            fontsize=9,
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -55,7 +55,9 @@ def matching_ablation(r: StudyResult) -> pd.DataFrame:
             row["mean_trait_tvd"] = float(np.mean([f.tvd for f in d.traits.values()]))
             rows.append(row)
         else:
-            rows.append({"method": method, "skipped": r.diagnostics.get(method, {}).get("skipped", "")})
+            rows.append(
+                {"method": method, "skipped": r.diagnostics.get(method, {}).get("skipped", "")}
+            )
     return pd.DataFrame(rows)
 
 
@@ -64,7 +66,15 @@ def subgroup_table(r: StudyResult) -> pd.DataFrame:
     for trait, by_method in r.subgroups.items():
         for method, groups in by_method.items():
             for label, c in groups.items():
-                rows.append({"trait": trait, "group": label, "method": method, "n": int(_group_n(r, trait, label)), **c.scalars()})
+                rows.append(
+                    {
+                        "trait": trait,
+                        "group": label,
+                        "method": method,
+                        "n": int(_group_n(r, trait, label)),
+                        **c.scalars(),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -80,21 +90,47 @@ def demographic_fit(r: StudyResult) -> pd.DataFrame:
             cats = r.humans.schemes[trait].categories
             for c, label in enumerate(cats):
                 rows.append(
-                    {"method": method, "trait": trait, "category": label, "human_share": fit.human[c],
-                     "matched_share": fit.matched[c], "trait_tvd": fit.tvd, "agreement": fit.agreement}
+                    {
+                        "method": method,
+                        "trait": trait,
+                        "category": label,
+                        "human_share": fit.human[c],
+                        "matched_share": fit.matched[c],
+                        "trait_tvd": fit.tvd,
+                        "agreement": fit.agreement,
+                    }
                 )
     return pd.DataFrame(rows)
 
 
 def compliance(r: StudyResult) -> pd.DataFrame:
-    rows = [{"stage": "annotate", "method": "anthology", "what": t, "compliance": v} for t, v in r.diagnostics["annotate_compliance"].items()]
+    rows = [
+        {"stage": "annotate", "method": "anthology", "what": t, "compliance": v}
+        for t, v in r.diagnostics["annotate_compliance"].items()
+    ]
     for j, it in enumerate(r.humans.items):
         if r.persona_compliance.size:
-            rows.append({"stage": "survey", "method": "anthology", "what": it.id, "compliance": float(r.persona_compliance[:, j].mean())})
+            rows.append(
+                {
+                    "stage": "survey",
+                    "method": "anthology",
+                    "what": it.id,
+                    "compliance": float(r.persona_compliance[:, j].mean()),
+                }
+            )
         for m, c in r.baseline_compliance.items():
-            rows.append({"stage": "survey", "method": m, "what": it.id, "compliance": float(c[:, j].mean())})
+            rows.append(
+                {"stage": "survey", "method": m, "what": it.id, "compliance": float(c[:, j].mean())}
+            )
     acc = [b.accepted for b in r.backstories]
-    rows.append({"stage": "backstory", "method": "critic", "what": "acceptance_rate", "compliance": float(np.mean(acc))})
+    rows.append(
+        {
+            "stage": "backstory",
+            "method": "critic",
+            "what": "acceptance_rate",
+            "compliance": float(np.mean(acc)),
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -102,7 +138,15 @@ def critic_table(r: StudyResult) -> pd.DataFrame:
     rows = []
     for b in r.backstories:
         for a, v in enumerate(b.verdicts):
-            rows.append({"persona_id": b.id, "attempt": a + 1, "accepted": v.accepted, "reason": v.reason, "detail": v.detail})
+            rows.append(
+                {
+                    "persona_id": b.id,
+                    "attempt": a + 1,
+                    "accepted": v.accepted,
+                    "reason": v.reason,
+                    "detail": v.detail,
+                }
+            )
     return pd.DataFrame(rows, columns=["persona_id", "attempt", "accepted", "reason", "detail"])
 
 
@@ -114,7 +158,9 @@ def usage_table(r: StudyResult, ledger: UsageLedger | None) -> pd.DataFrame:
         rows.append(
             {
                 "stage": stage,
-                "seconds": round(r.seconds.get(stage if stage != "critic" else "backstory", 0.0), 2) if stage != "critic" else None,
+                "seconds": round(r.seconds.get(stage if stage != "critic" else "backstory", 0.0), 2)
+                if stage != "critic"
+                else None,
                 "calls": u.calls if u else 0,
                 "prompt_tokens": u.prompt if u else 0,
                 "prefix_cached_tokens": u.cached if u else 0,
@@ -138,7 +184,13 @@ def item_table(r: StudyResult) -> pd.DataFrame:
             wd = compare(r.humans.responses, r.virtual[name]).wd_items
         for j, it in enumerate(r.humans.items):
             rows.append(
-                {"item": it.id, "question": it.question, "k": it.k, "method": name,
-                 "distribution": np.round(dists[j], 4).tolist(), "wd": float(wd[j])}
+                {
+                    "item": it.id,
+                    "question": it.question,
+                    "k": it.k,
+                    "method": name,
+                    "distribution": np.round(dists[j], 4).tolist(),
+                    "wd": float(wd[j]),
+                }
             )
     return pd.DataFrame(rows)

@@ -53,7 +53,9 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return _clean(df.to_dict(orient="records"))  # type: ignore[no-any-return]
 
 
-def metrics_document(r: StudyResult, ledger: UsageLedger | None, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+def metrics_document(
+    r: StudyResult, ledger: UsageLedger | None, tables: dict[str, pd.DataFrame]
+) -> dict[str, Any]:
     acc = [b.accepted for b in r.backstories]
     reasons: dict[str, int] = {}
     for b in r.backstories:
@@ -75,12 +77,18 @@ def metrics_document(r: StudyResult, ledger: UsageLedger | None, tables: dict[st
             "matching": _records(tables["matching"]),
             "subgroups": _records(tables["subgroups"]),
             "demographic_fit": {
-                m: {t: {"tvd": f.tvd, "agreement": f.agreement} for t, f in r.diagnostics[m].traits.items()}
+                m: {
+                    t: {"tvd": f.tvd, "agreement": f.agreement}
+                    for t, f in r.diagnostics[m].traits.items()
+                }
                 for m in r.matchings
             },
             "reuse": {
-                m: {"unique_personas": r.diagnostics[m].unique_personas, "max_reuse": r.diagnostics[m].max_reuse,
-                    "histogram": r.diagnostics[m].reuse_histogram}
+                m: {
+                    "unique_personas": r.diagnostics[m].unique_personas,
+                    "max_reuse": r.diagnostics[m].max_reuse,
+                    "histogram": r.diagnostics[m].reuse_histogram,
+                }
                 for m in r.matchings
             },
             "compliance": {
@@ -105,10 +113,15 @@ def _fmt(v: Any, lo: Any = None, hi: Any = None) -> str:
 
 
 def _metric_html(df: pd.DataFrame, metrics: tuple[str, ...], extra: tuple[str, ...] = ()) -> str:
-    head = "".join(f"<th>{_tables.LABELS.get(m, m)}</th>" for m in metrics) + "".join(f"<th>{e}</th>" for e in extra)
+    head = "".join(f"<th>{_tables.LABELS.get(m, m)}</th>" for m in metrics) + "".join(
+        f"<th>{e}</th>" for e in extra
+    )
     rows = []
     for _, row in df.iterrows():
-        cells = "".join(f"<td>{_fmt(row.get(m), row.get(f'{m}_low'), row.get(f'{m}_high'))}</td>" for m in metrics)
+        cells = "".join(
+            f"<td>{_fmt(row.get(m), row.get(f'{m}_low'), row.get(f'{m}_high'))}</td>"
+            for m in metrics
+        )
         cells += "".join(f"<td>{html.escape(str(row.get(e, '')))}</td>" for e in extra)
         rows.append(f"<tr><td>{html.escape(str(row['method']))}</td>{cells}</tr>")
     return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
@@ -119,19 +132,38 @@ def _img(path: Path) -> str:
     return f'<img alt="{path.stem}" src="data:image/png;base64,{data}">'
 
 
-def _html(r: StudyResult, doc: dict[str, Any], tables: dict[str, pd.DataFrame], plots: dict[str, Path]) -> str:
+def _html(
+    r: StudyResult, doc: dict[str, Any], tables: dict[str, pd.DataFrame], plots: dict[str, Path]
+) -> str:
     m = ("wd", "wd_norm", "frobenius", "cbs", "alpha_virtual", "alpha_human")
     sub = tables["subgroups"]
     sub_html = "<p>No subgroup had enough respondents.</p>"
     if len(sub):
-        piv = sub.pivot_table(index=["trait", "group", "n"], columns="method", values="wd").reset_index()
+        piv = sub.pivot_table(
+            index=["trait", "group", "n"], columns="method", values="wd"
+        ).reset_index()
         sub_html = piv.to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="–")
     fit = pd.DataFrame(
-        [{"method": mm, "trait": t, **v} for mm, tr in doc["demographic_fit"].items() for t, v in tr.items()]
+        [
+            {"method": mm, "trait": t, **v}
+            for mm, tr in doc["demographic_fit"].items()
+            for t, v in tr.items()
+        ]
     )
-    fit_html = fit.pivot_table(index="trait", columns="method", values="tvd").to_html(float_format=lambda x: f"{x:.3f}") if len(fit) else ""
+    fit_html = (
+        fit.pivot_table(index="trait", columns="method", values="tvd").to_html(
+            float_format=lambda x: f"{x:.3f}"
+        )
+        if len(fit)
+        else ""
+    )
     comp = tables["compliance"]
-    comp_html = comp.groupby(["stage", "method"])["compliance"].mean().reset_index().to_html(index=False, float_format=lambda x: f"{x:.3f}")
+    comp_html = (
+        comp.groupby(["stage", "method"])["compliance"]
+        .mean()
+        .reset_index()
+        .to_html(index=False, float_format=lambda x: f"{x:.3f}")
+    )
     usage_html = tables["usage"].to_html(index=False, na_rep="–")
     critic = doc["critic"]
     examples = "".join(
@@ -145,20 +177,20 @@ th{{background:#f3f3f3}}td:first-child{{text-align:left}}.ci{{color:#888;font-si
 pre{{white-space:pre-wrap;background:#fafafa;padding:8px;font-size:12px}}.note{{background:#fff8e1;padding:8px 12px;border-left:4px solid #f0c040}}</style></head><body>
 <h1>Silico study: {html.escape(r.spec.name)}</h1>
 <p>{html.escape(r.spec.description)}</p>
-<p><b>{doc['n_humans']}</b> human respondents, <b>{doc['n_personas']}</b> personas accepted of {doc['n_backstories']} backstories
-(critic acceptance {critic['acceptance_rate']:.1%}), {len(doc['items'])} items, model <code>{html.escape(r.spec.model.name)}</code>,
-answers by {html.escape(r.spec.answers.mode)} over option orders {', '.join(r.spec.answers.orders)}, seed {r.spec.seed}.
+<p><b>{doc["n_humans"]}</b> human respondents, <b>{doc["n_personas"]}</b> personas accepted of {doc["n_backstories"]} backstories
+(critic acceptance {critic["acceptance_rate"]:.1%}), {len(doc["items"])} items, model <code>{html.escape(r.spec.model.name)}</code>,
+answers by {html.escape(r.spec.answers.mode)} over option orders {", ".join(r.spec.answers.orders)}, seed {r.spec.seed}.
 Intervals: {r.spec.evaluation.level:.0%} bootstrap over respondents ({r.spec.evaluation.bootstrap} resamples);
 lower bound: {r.spec.evaluation.split_half_iterations} random human split-halves.</p>
 <h2>Conditioning methods</h2>
 <p>Anthology uses the <b>{html.escape(r.spec.matching.primary)}</b> matching. Lower WD / Frobenius / CBS is closer to the humans;
 the last row is how close two random halves of the humans are to each other.</p>
-{_metric_html(tables['headline'], m)}
-{_img(plots['metrics'])}
+{_metric_html(tables["headline"], m)}
+{_img(plots["metrics"])}
 <h2>Matching ablation (Anthology)</h2>
-{_metric_html(tables['matching'].dropna(subset=['wd']) if 'wd' in tables['matching'] else tables['matching'], ('wd', 'frobenius', 'cbs', 'alpha_virtual'), ('unique_personas', 'max_reuse', 'mean_trait_tvd'))}
-<h2>Response distributions</h2>{_img(plots['distributions'])}
-<h2>Correlation matrices</h2>{_img(plots['correlations'])}
+{_metric_html(tables["matching"].dropna(subset=["wd"]) if "wd" in tables["matching"] else tables["matching"], ("wd", "frobenius", "cbs", "alpha_virtual"), ("unique_personas", "max_reuse", "mean_trait_tvd"))}
+<h2>Response distributions</h2>{_img(plots["distributions"])}
+<h2>Correlation matrices</h2>{_img(plots["correlations"])}
 <h2>Subgroups (mean WD)</h2>{sub_html}
 <h2>Demographic fit of the matched personas (total variation distance per trait)</h2>{fit_html}
 <h2>Compliance</h2><p>Probability mass the model put on an option letter (1 = always answered with a letter).</p>{comp_html}

@@ -34,7 +34,10 @@ _LABEL_SENTENCES = {
     "age": ("I am {} years old.", "You are {} years old."),
     "gender": ("My gender is {}.", "Your gender is {}."),
     "race": ("My race or ethnicity is {}.", "Your race or ethnicity is {}."),
-    "education": ("My highest level of education is: {}.", "Your highest level of education is: {}."),
+    "education": (
+        "My highest level of education is: {}.",
+        "Your highest level of education is: {}.",
+    ),
     "income": ("My family income is {}.", "Your family income is {}."),
     "region": ("I live in the {}.", "You live in the {}."),
     "religion": ("My religion is: {}.", "Your religion is: {}."),

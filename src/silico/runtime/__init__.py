@@ -1,0 +1,1 @@
+"""The shared service kit: gRPC bootstrap, error mapping, JSON logs, metrics, Kafka worker loop."""

@@ -1,0 +1,161 @@
+"""Start a gRPC server with health checking, reflection, error mapping and RPC metrics."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter, Histogram
+
+from silico.core.errors import NotFoundError, ValidationError
+from silico.llm import ModelResponseError, ModelServerError
+
+log = logging.getLogger("silico.runtime")
+
+RPCS = Counter("silico_rpc_requests_total", "gRPC requests", ["service", "method", "code"])
+RPC_SECONDS = Histogram(
+    "silico_rpc_seconds", "gRPC request latency", ["service", "method"],
+    buckets=(0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+class PermissionDeniedError(Exception):
+    """The caller may not do this (maps to PERMISSION_DENIED)."""
+
+
+def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status for an exception raised by a servicer or the core."""
+    if isinstance(exc, ValidationError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, NotFoundError):
+        return grpc.StatusCode.NOT_FOUND, str(exc)
+    if isinstance(exc, PermissionDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED, str(exc)
+    if isinstance(exc, ModelServerError):
+        return grpc.StatusCode.UNAVAILABLE, str(exc)
+    if isinstance(exc, ModelResponseError):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+    return grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"
+
+
+class ErrorInterceptor(grpc.ServerInterceptor):
+    """Maps the core's plain exceptions to status codes and counts every RPC."""
+
+    def intercept_service(self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        service, _, method = details.method.rpartition("/")
+        service = service.rsplit(".", 1)[-1]
+
+        def wrap_unary(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def inner(request: Any, context: grpc.ServicerContext) -> Any:
+                t0 = time.perf_counter()
+                code = grpc.StatusCode.OK
+                try:
+                    return fn(request, context)
+                except Exception as e:
+                    code, msg = status_of(e)
+                    if code == grpc.StatusCode.INTERNAL:
+                        log.exception("%s failed", details.method)
+                    context.abort(code, msg)
+                finally:
+                    RPCS.labels(service, method, code.name).inc()
+                    RPC_SECONDS.labels(service, method).observe(time.perf_counter() - t0)
+
+            return inner
+
+        def wrap_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def inner(request: Any, context: grpc.ServicerContext) -> Any:
+                code = grpc.StatusCode.OK
+                try:
+                    yield from fn(request, context)
+                except Exception as e:
+                    code, msg = status_of(e)
+                    context.abort(code, msg)
+                finally:
+                    RPCS.labels(service, method, code.name).inc()
+
+            return inner
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                wrap_unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                wrap_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+class Served:
+    """A running gRPC server with its health servicer."""
+
+    def __init__(self, server: grpc.Server, port: int, health_servicer: health.HealthServicer, names: Sequence[str]) -> None:
+        self.server = server
+        self.port = port
+        self.health = health_servicer
+        self.names = names
+
+    def stop(self, grace: float = 10.0) -> None:
+        for n in [*self.names, ""]:
+            self.health.set(n, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server.stop(grace).wait()
+
+
+def serve(
+    register: Callable[[grpc.Server], None],
+    service_names: Sequence[str],
+    port: int,
+    host: str = "127.0.0.1",
+    max_workers: int = 16,
+    max_message_mb: int = 64,
+) -> Served:
+    """Start a server (returns at once; ``wait_for_shutdown`` blocks).
+
+    Args:
+        register: adds the servicers to the server.
+        service_names: full names (``silico.v1.CriticService``) for health and reflection.
+        port: 0 picks a free port (see ``Served.port``).
+    """
+    opts = [
+        ("grpc.max_receive_message_length", max_message_mb * 2**20),
+        ("grpc.max_send_message_length", max_message_mb * 2**20),
+    ]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers), interceptors=[ErrorInterceptor()], options=opts)
+    register(server)
+    hs = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
+    reflection.enable_server_reflection([*service_names, reflection.SERVICE_NAME, health.SERVICE_NAME], server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind {host}:{port}")
+    server.start()
+    for n in [*service_names, ""]:
+        hs.set(n, health_pb2.HealthCheckResponse.SERVING)
+    return Served(server, bound, hs, service_names)
+
+
+def wait_for_shutdown(served: Served, grace: float = 10.0, on_stop: Callable[[], None] | None = None) -> None:
+    """Block until SIGTERM/SIGINT; then report NOT_SERVING and stop within ``grace`` seconds."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("shutting down")
+    if on_stop:
+        on_stop()
+    served.stop(grace)

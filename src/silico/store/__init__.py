@@ -1,0 +1,5 @@
+"""The durable study store (SQLAlchemy 2): SQLite by default, PostgreSQL in production."""
+
+from silico.store._store import Store, StoredStudy
+
+__all__ = ["Store", "StoredStudy"]

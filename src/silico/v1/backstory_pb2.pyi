@@ -1,0 +1,51 @@
+from silico.v1 import common_pb2 as _common_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class BackstorySettings(_message.Message):
+    __slots__ = ("mode", "variant", "prompt_format", "max_tokens", "min_tokens", "temperature", "top_p", "citizen_preamble", "max_attempts", "use_critic", "critic_model", "model_name")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MIN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_PREAMBLE_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    USE_CRITIC_FIELD_NUMBER: _ClassVar[int]
+    CRITIC_MODEL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    mode: str
+    variant: str
+    prompt_format: str
+    max_tokens: int
+    min_tokens: int
+    temperature: float
+    top_p: float
+    citizen_preamble: bool
+    max_attempts: int
+    use_critic: bool
+    critic_model: bool
+    model_name: str
+    def __init__(self, mode: _Optional[str] = ..., variant: _Optional[str] = ..., prompt_format: _Optional[str] = ..., max_tokens: _Optional[int] = ..., min_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., citizen_preamble: _Optional[bool] = ..., max_attempts: _Optional[int] = ..., use_critic: _Optional[bool] = ..., critic_model: _Optional[bool] = ..., model_name: _Optional[str] = ...) -> None: ...
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("study_seed", "index", "settings")
+    STUDY_SEED_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    study_seed: int
+    index: int
+    settings: BackstorySettings
+    def __init__(self, study_seed: _Optional[int] = ..., index: _Optional[int] = ..., settings: _Optional[_Union[BackstorySettings, _Mapping]] = ...) -> None: ...
+
+class GenerateResponse(_message.Message):
+    __slots__ = ("backstory",)
+    BACKSTORY_FIELD_NUMBER: _ClassVar[int]
+    backstory: _common_pb2.Backstory
+    def __init__(self, backstory: _Optional[_Union[_common_pb2.Backstory, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,18 @@
+from silico.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ReviewRequest(_message.Message):
+    __slots__ = ("text", "earlier", "use_model")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    EARLIER_FIELD_NUMBER: _ClassVar[int]
+    USE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    earlier: _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]
+    use_model: bool
+    def __init__(self, text: _Optional[str] = ..., earlier: _Optional[_Iterable[_Union[_common_pb2.Turn, _Mapping]]] = ..., use_model: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,39 @@
+from silico.v1 import backstory_pb2 as _backstory_pb2
+from silico.v1 import demographics_pb2 as _demographics_pb2
+from silico.v1 import survey_pb2 as _survey_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class WorkItem(_message.Message):
+    __slots__ = ("study_id", "stage", "unit_key", "backstory", "annotate", "survey")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    UNIT_KEY_FIELD_NUMBER: _ClassVar[int]
+    BACKSTORY_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATE_FIELD_NUMBER: _ClassVar[int]
+    SURVEY_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    stage: str
+    unit_key: str
+    backstory: _backstory_pb2.GenerateRequest
+    annotate: _demographics_pb2.AnnotateRequest
+    survey: _survey_pb2.AnswerRequest
+    def __init__(self, study_id: _Optional[str] = ..., stage: _Optional[str] = ..., unit_key: _Optional[str] = ..., backstory: _Optional[_Union[_backstory_pb2.GenerateRequest, _Mapping]] = ..., annotate: _Optional[_Union[_demographics_pb2.AnnotateRequest, _Mapping]] = ..., survey: _Optional[_Union[_survey_pb2.AnswerRequest, _Mapping]] = ...) -> None: ...
+
+class WorkDone(_message.Message):
+    __slots__ = ("study_id", "stage", "unit_key", "ok", "error")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    UNIT_KEY_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    stage: str
+    unit_key: str
+    ok: bool
+    error: str
+    def __init__(self, study_id: _Optional[str] = ..., stage: _Optional[str] = ..., unit_key: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...

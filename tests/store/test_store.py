@@ -1,0 +1,103 @@
+"""The study store against SQLite and, when one is reachable, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+import pytest
+
+from silico.core.errors import NotFoundError, ValidationError
+from silico.store import Store
+
+PG_ADMIN = os.environ.get("SILICO_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_url() -> str | None:
+    try:
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=2)
+    except Exception:
+        return None
+    name = f"silico_test_{uuid.uuid4().hex[:8]}"
+    conn.autocommit = True
+    conn.cursor().execute(f"CREATE DATABASE {name}")
+    conn.close()
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'silico.db'}")
+        yield s
+        s.close()
+        return
+    url = _pg_url()
+    if url is None:
+        pytest.skip("no PostgreSQL reachable on 127.0.0.1:5432")
+    s = Store(url)
+    yield s
+    s.close()
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    conn.cursor().execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+    conn.close()
+
+
+def test_study_lifecycle(store):
+    st = store.create_study("demo", "name: demo", tenant="lab-a")
+    assert store.get_study(st.id).state == "queued"
+    store.set_state(st.id, "running", stage="backstory")
+    assert store.get_study(st.id).stage == "backstory"
+    store.set_state(st.id, "succeeded")
+    # A finished study stays finished.
+    assert store.set_state(st.id, "running").state == "succeeded"
+    assert [s.id for s in store.list_studies("lab-a")] == [st.id]
+    assert store.list_studies("lab-b") == []
+    with pytest.raises(NotFoundError):
+        store.get_study(st.id, tenant="lab-b")
+    with pytest.raises(NotFoundError):
+        store.get_study("st-missing")
+    with pytest.raises(ValidationError, match="state"):
+        store.set_state(st.id, "exploded")
+
+
+def test_results_are_idempotent_by_key(store):
+    st = store.create_study("demo", "x: 1")
+    assert store.put_result(st.id, "annotate", "persona/1", {"age": [0.5, 0.5]}, {"calls": 2, "prompt": 100, "cached": 60, "generated": 2})
+    assert not store.put_result(st.id, "annotate", "persona/1", {"age": [1.0, 0.0]}, {"calls": 2, "prompt": 100})
+    assert store.get_result(st.id, "annotate", "persona/1") == {"age": [0.5, 0.5]}
+    assert store.result_keys(st.id, "annotate") == {"persona/1"}
+    assert store.count_results(st.id, "annotate") == 1
+    assert store.usage(st.id)["annotate"] == {"calls": 2, "prompt": 100, "cached": 60, "generated": 2}
+
+
+def test_concurrent_redelivery_stores_once(store):
+    st = store.create_study("demo", "x: 1")
+    wins = []
+
+    def write(i: int) -> None:
+        wins.append(store.put_result(st.id, "survey", "qa/human/3", {"writer": i}))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
+    assert store.count_results(st.id, "survey") == 1
+
+
+def test_backstory_library_is_shared_and_exportable(store, tmp_path):
+    assert store.put_backstory("b1", "I grew up in Ohio.", "m", {"t": 1.0}, 42, 6)
+    assert not store.put_backstory("b1", "other text", "m", {}, 1, 1)
+    rows = store.backstories(model="m")
+    assert [r["text"] for r in rows] == ["I grew up in Ohio."] and rows[0]["seed"] == 42
+    out = tmp_path / "lib.jsonl"
+    assert store.export_backstories(str(out)) == 1
+    assert "Ohio" in out.read_text()
