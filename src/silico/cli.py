@@ -139,6 +139,73 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_up(args: argparse.Namespace) -> int:
+    from silico.local.stack import up
+
+    stack = up(
+        Path(args.state_dir), model_url=args.model_url, study_port=args.port, threads=args.threads
+    )
+    print(f"stack up: StudyService at {stack.study_addr}; logs in {Path(args.state_dir) / 'logs'}")
+    print("submit with: silico submit SPEC.yaml --watch; stop with: silico down")
+    if args.foreground:
+        import signal
+
+        try:
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        finally:
+            stack.stop()
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    from silico.local.stack import down
+
+    stopped = down(Path(args.state_dir))
+    print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    return 0
+
+
+def _study_addr(args: argparse.Namespace) -> str:
+    if args.addr:
+        return str(args.addr)
+    state = Path(args.state_dir) / "stack.json"
+    if not state.exists():
+        raise SilicoError(
+            "no running stack found (start one with `silico up`, or pass --addr HOST:PORT)"
+        )
+    return str(json.loads(state.read_text())["study"])
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    import grpc
+    import yaml
+
+    from silico.pipeline.spec import load_spec
+    from silico.v1 import common_pb2, study_pb2, study_pb2_grpc
+
+    spec = load_spec(args.spec, args.data_dir)
+    stub = study_pb2_grpc.StudyServiceStub(grpc.insecure_channel(_study_addr(args)))
+    try:
+        st = stub.SubmitStudy(
+            study_pb2.SubmitStudyRequest(spec_yaml=yaml.safe_dump(spec.model_dump(mode="json")))
+        )
+        print(f"submitted {st.id}")
+        if not args.watch:
+            return 0
+        last = None
+        for ev in stub.WatchStudy(study_pb2.WatchStudyRequest(study_id=st.id)):
+            prog = "  ".join(f"{p.stage} {p.done}/{p.total}" for p in ev.study.progress)
+            line = f"{ev.study.id} {common_pb2.StudyState.Name(ev.study.state)} {prog}"
+            if line != last:
+                print(line, flush=True)
+                last = line
+        if ev.study.error:
+            raise SilicoError(f"study {st.id} failed: {ev.study.error}")
+    except grpc.RpcError as e:
+        raise SilicoError(f"{e.code().name}: {e.details()}") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="silico", description="Virtual survey panels from LLM personas."
@@ -171,6 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec")
     p.add_argument("--data-dir")
     p.set_defaults(fn=_cmd_validate)
+
+    p = sub.add_parser("up", help="start the local stack: broker, model server, every service")
+    p.add_argument("--state-dir", default=str(DEFAULT_STATE))
+    p.add_argument(
+        "--model-url", help="use this OpenAI-compatible server instead of the embedded one"
+    )
+    p.add_argument("--port", type=int, default=50051, help="StudyService port")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument(
+        "--foreground", action="store_true", help="stay attached; Ctrl-C stops the stack"
+    )
+    p.set_defaults(fn=_cmd_up)
+
+    p = sub.add_parser("down", help="stop the local stack")
+    p.add_argument("--state-dir", default=str(DEFAULT_STATE))
+    p.set_defaults(fn=_cmd_down)
+
+    p = sub.add_parser("submit", help="submit a study to the running stack")
+    p.add_argument("spec")
+    p.add_argument("--watch", action="store_true", help="follow its progress until it ends")
+    p.add_argument("--data-dir")
+    p.add_argument("--addr", help="StudyService host:port (default: the local stack's)")
+    p.add_argument("--state-dir", default=str(DEFAULT_STATE))
+    p.set_defaults(fn=_cmd_submit)
 
     p = sub.add_parser("schema", help="print the JSON Schema of study files")
     p.set_defaults(fn=_cmd_schema)

@@ -11,14 +11,18 @@ import pytest
 from silico.core.errors import NotFoundError, ValidationError
 from silico.store import Store
 
-PG_ADMIN = os.environ.get("SILICO_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "SILICO_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _pg_url() -> str | None:
     try:
         import psycopg2
 
-        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=2)
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=2
+        )
     except Exception:
         return None
     name = f"silico_test_{uuid.uuid4().hex[:8]}"
@@ -69,12 +73,25 @@ def test_study_lifecycle(store):
 
 def test_results_are_idempotent_by_key(store):
     st = store.create_study("demo", "x: 1")
-    assert store.put_result(st.id, "annotate", "persona/1", {"age": [0.5, 0.5]}, {"calls": 2, "prompt": 100, "cached": 60, "generated": 2})
-    assert not store.put_result(st.id, "annotate", "persona/1", {"age": [1.0, 0.0]}, {"calls": 2, "prompt": 100})
+    assert store.put_result(
+        st.id,
+        "annotate",
+        "persona/1",
+        {"age": [0.5, 0.5]},
+        {"calls": 2, "prompt": 100, "cached": 60, "generated": 2},
+    )
+    assert not store.put_result(
+        st.id, "annotate", "persona/1", {"age": [1.0, 0.0]}, {"calls": 2, "prompt": 100}
+    )
     assert store.get_result(st.id, "annotate", "persona/1") == {"age": [0.5, 0.5]}
     assert store.result_keys(st.id, "annotate") == {"persona/1"}
     assert store.count_results(st.id, "annotate") == 1
-    assert store.usage(st.id)["annotate"] == {"calls": 2, "prompt": 100, "cached": 60, "generated": 2}
+    assert store.usage(st.id)["annotate"] == {
+        "calls": 2,
+        "prompt": 100,
+        "cached": 60,
+        "generated": 2,
+    }
 
 
 def test_concurrent_redelivery_stores_once(store):

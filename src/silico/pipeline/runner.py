@@ -143,7 +143,9 @@ def persona_categories(
     }
 
 
-def match(spec: StudySpec, problem: MatchProblem, method: str, weights: np.ndarray) -> Matching:
+def match(
+    spec: StudySpec, problem: MatchProblem, method: str, weights: np.ndarray, **_: Any
+) -> Matching:
     if method == "greedy":
         return greedy_match(problem)
     if method == "hungarian":
@@ -228,22 +230,11 @@ def run_study(
     seconds["annotate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    step = tick("matching", len(spec.matching.methods))
+    step = tick("matching", 1)
     coarse = persona_categories(spec, humans, fine)
-    problem = MatchProblem.build(coarse, {t: humans.traits[t] for t in traits})
+    matchings, diags = run_matchings(spec, humans, coarse)
     weights = humans.responses.weights
-    matchings, diags = {}, {}
-    for method in spec.matching.methods:
-        if method == "hungarian" and problem.n_personas < problem.n_humans:
-            diags[method] = {
-                "skipped": f"needs >= {problem.n_humans} accepted personas, have {problem.n_personas}"
-            }
-            step(1)
-            continue
-        m = match(spec, problem, method, weights)
-        matchings[method] = m
-        diags[method] = diagnose(m, coarse, {t: humans.traits[t] for t in traits}, weights)
-        step(1)
+    step(1)
     seconds["matching"] = time.perf_counter() - t0
 
     items = humans.items
@@ -289,46 +280,12 @@ def run_study(
     seconds["survey"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    virtual: dict[str, Responses] = {}
-    for method, m in matchings.items():
-        vals = draw_responses(
-            persona_answers[m.persona], ks, derive_seed(spec.seed, "draw", "anthology", method)
-        )
-        virtual[f"anthology/{method}"] = Responses(vals, ks, weights)
-    for method, probs in base_answers.items():
-        vals = draw_responses(probs, ks, derive_seed(spec.seed, "draw", method))
-        virtual[method] = Responses(vals, ks, weights)
-    ev = spec.evaluation
-    comparisons = {
-        name: compare_with_ci(
-            humans.responses,
-            r,
-            ev.bootstrap,
-            np.random.default_rng(derive_seed(spec.seed, "boot", name)),
-            ev.level,
-        )
-        for name, r in virtual.items()
-    }
-    lower = split_half(
-        humans.responses,
-        ev.split_half_iterations,
-        np.random.default_rng(derive_seed(spec.seed, "split-half")),
-        ev.level,
-    )
-    subgroups: dict[str, dict[str, dict[str, Comparison]]] = {}
-    for t in ev.subgroups:
-        labels = humans.trait_labels(t)
-        subgroups[t] = {
-            name: by_subgroup(humans.responses, r, labels, ev.min_subgroup)
-            for name, r in virtual.items()
-        }
-        subgroups[t]["human split-half"] = {}
+    virtual = virtual_responses(spec, matchings, persona_answers, base_answers, ks, weights)
+    comparisons, lower, subgroups = evaluate(spec, humans, virtual)
     seconds["metrics"] = time.perf_counter() - t0
-    diags["annotate_compliance"] = {t: float(ann_comp[:, j].mean()) for j, t in enumerate(traits)}
-    diags["survey_compliance"] = {
-        "anthology": float(persona_comp.mean()) if anthology else None,
-        **{m: float(c.mean()) for m, c in base_comp.items()},
-    }
+    diags.update(
+        compliance_summary(traits, ann_comp, persona_comp if anthology else None, base_comp)
+    )
     return StudyResult(
         spec,
         humans,
@@ -347,3 +304,118 @@ def run_study(
         diags,
         seconds,
     )
+
+
+def virtual_responses(
+    spec: StudySpec,
+    matchings: dict[str, Matching],
+    persona_answers: np.ndarray,
+    base_answers: dict[str, np.ndarray],
+    ks: np.ndarray,
+    weights: np.ndarray,
+) -> dict[str, Responses]:
+    """Individual virtual responses, drawn with recorded seeds from the answer distributions.
+
+    Virtual row ``h`` belongs to human ``h`` (its matched persona, or its own
+    baseline prompt) and carries that human's survey weight.
+    """
+    virtual: dict[str, Responses] = {}
+    for method, m in matchings.items():
+        vals = draw_responses(
+            persona_answers[m.persona], ks, derive_seed(spec.seed, "draw", "anthology", method)
+        )
+        virtual[f"anthology/{method}"] = Responses(vals, ks, weights)
+    for method, probs in base_answers.items():
+        vals = draw_responses(probs, ks, derive_seed(spec.seed, "draw", method))
+        virtual[method] = Responses(vals, ks, weights)
+    return virtual
+
+
+def evaluate(
+    spec: StudySpec,
+    humans: SurveyData,
+    virtual: dict[str, Responses],
+    compare_fn: Callable[..., Any] | None = None,
+    split_half_fn: Callable[..., Any] | None = None,
+) -> tuple[
+    dict[str, dict[str, Interval]], dict[str, Interval], dict[str, dict[str, dict[str, Comparison]]]
+]:
+    """Metrics with intervals per virtual panel, the human lower bound, and subgroups.
+
+    ``compare_fn`` / ``split_half_fn`` default to the core functions; the
+    distributed orchestrator passes the MetricsService's RPCs instead.
+    """
+    ev = spec.evaluation
+
+    def local_compare(
+        h: Responses, v: Responses, n_boot: int, seed: int, level: float
+    ) -> dict[str, Interval]:
+        return compare_with_ci(h, v, n_boot, np.random.default_rng(seed), level)
+
+    def local_split_half(
+        h: Responses, iterations: int, seed: int, level: float
+    ) -> dict[str, Interval]:
+        return split_half(h, iterations, np.random.default_rng(seed), level)
+
+    cmp = compare_fn or local_compare
+    sh = split_half_fn or local_split_half
+    comparisons = {
+        name: cmp(humans.responses, r, ev.bootstrap, derive_seed(spec.seed, "boot", name), ev.level)
+        for name, r in virtual.items()
+    }
+    lower = sh(
+        humans.responses, ev.split_half_iterations, derive_seed(spec.seed, "split-half"), ev.level
+    )
+    subgroups: dict[str, dict[str, dict[str, Comparison]]] = {}
+    for t in ev.subgroups:
+        labels = humans.trait_labels(t)
+        subgroups[t] = {
+            name: by_subgroup(humans.responses, r, labels, ev.min_subgroup)
+            for name, r in virtual.items()
+        }
+    return comparisons, lower, subgroups
+
+
+def compliance_summary(
+    traits: list[str],
+    ann_comp: np.ndarray,
+    persona_comp: np.ndarray | None,
+    base_comp: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    return {
+        "annotate_compliance": {t: float(ann_comp[:, j].mean()) for j, t in enumerate(traits)},
+        "survey_compliance": {
+            "anthology": float(persona_comp.mean())
+            if persona_comp is not None and persona_comp.size
+            else None,
+            **{m: float(c.mean()) for m, c in base_comp.items()},
+        },
+    }
+
+
+def run_matchings(
+    spec: StudySpec,
+    humans: SurveyData,
+    coarse: dict[str, np.ndarray],
+    match_fn: Callable[..., Matching] | None = None,
+) -> tuple[dict[str, Matching], dict[str, Any]]:
+    """Every matching method of the spec, with diagnostics (Hungarian is skipped, with the
+    reason, when there are fewer personas than humans)."""
+    traits = list(coarse)
+    human_cats = {t: humans.traits[t] for t in traits}
+    problem = MatchProblem.build(coarse, human_cats)
+    weights = humans.responses.weights
+    matchings: dict[str, Matching] = {}
+    diags: dict[str, Any] = {}
+    for method in spec.matching.methods:
+        if method == "hungarian" and problem.n_personas < problem.n_humans:
+            diags[method] = {
+                "skipped": f"needs >= {problem.n_humans} accepted personas, have {problem.n_personas}"
+            }
+            continue
+        m = (match_fn or match)(
+            spec, problem, method, weights, coarse=coarse, human_cats=human_cats
+        )
+        matchings[method] = m
+        diags[method] = diagnose(m, coarse, human_cats, weights)
+    return matchings, diags

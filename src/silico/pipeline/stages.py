@@ -112,6 +112,29 @@ def critic_verdict(lm: LanguageModel | None, text: str, earlier: Sequence[Turn] 
     return Verdict(True)
 
 
+def judge_candidate(
+    critic: LanguageModel | None,
+    text: str,
+    completion_tokens: int,
+    min_tokens: int,
+    use_critic: bool,
+) -> Verdict:
+    """A sampled backstory's verdict: too short, else the critic's (rules, then model)."""
+    if completion_tokens <= min_tokens or len(text.split()) < 10:
+        return Verdict(False, "too_short", f"{completion_tokens} tokens")
+    if use_critic:
+        return critic_verdict(critic, text)
+    return Verdict(True)
+
+
+def backstory_prompt_for(
+    variant: str, prompt_format: str, preamble: str | None = None
+) -> tuple[str, list[str]]:
+    """The single-turn prompt and its stop sequences."""
+    stop = list(CHATML_STOP) if prompt_format == "chatml" else list(BACKSTORY_STOP)
+    return _single_turn_prompt(variant, prompt_format, preamble), stop
+
+
 def generate_backstories(
     lm: LanguageModel,
     *,
@@ -156,13 +179,7 @@ def generate_backstories(
             )
             for i in _with_progress(range(count), progress)
         ]
-    params = {
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "top_p": top_p,
-        "variant": variant,
-        "format": prompt_format,
-    }
+    params = backstory_params(max_tokens, temperature, top_p, variant, prompt_format)
     stop = list(CHATML_STOP) if prompt_format == "chatml" else list(BACKSTORY_STOP)
     done: dict[int, Backstory] = {}
     verdicts: dict[int, list[Verdict]] = {i: [] for i in range(count)}
@@ -188,12 +205,7 @@ def generate_backstories(
             still = []
             for i, s, g in zip(pending, seeds, gens, strict=True):
                 text = clean_backstory(g.text, stop)
-                if g.completion_tokens <= min_tokens or len(text.split()) < 10:
-                    v = Verdict(False, "too_short", f"{g.completion_tokens} tokens")
-                elif use_critic:
-                    v = critic_verdict(critic, text)
-                else:
-                    v = Verdict(True)
+                v = judge_candidate(critic, text, g.completion_tokens, min_tokens, use_critic)
                 verdicts[i].append(v)
                 if v.accepted or attempt == max_attempts - 1:
                     done[i] = Backstory(
@@ -339,6 +351,7 @@ def score_items(
     stage: str = "survey",
     max_attempts: int = 3,
     progress: Progress | None = None,
+    first_index: int = 0,
 ) -> Scored:
     """Each context answers each item: a distribution per (context, item).
 
@@ -383,7 +396,7 @@ def score_items(
                             max_tokens=16,
                             temperature=1.0,
                             stop=["\n", "Question:"],
-                            seed=derive_seed(seed, stage, c, it.id, s, a),
+                            seed=derive_seed(seed, stage, first_index + c, it.id, s, a),
                             stage=stage,
                         )[0]
                         letter = parse_text_answer(g.text, p.displayed_options)
@@ -407,6 +420,7 @@ def annotate(
     samples: int = 40,
     seed: int = 0,
     progress: Progress | None = None,
+    first_index: int = 0,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Each backstory-conditioned persona answers the demographic questionnaire.
 
@@ -424,6 +438,57 @@ def annotate(
         seed=seed,
         stage="annotate",
         progress=progress,
+        first_index=first_index,
     )
     out = {t: scored.probs[:, j, : items[j].k].copy() for j, t in enumerate(traits)}
     return out, scored.compliance
+
+
+def backstory_params(
+    max_tokens: int, temperature: float, top_p: float, variant: str, prompt_format: str
+) -> dict[str, object]:
+    """The sampling settings that, with text, model and seed, address a backstory."""
+    return {
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "variant": variant,
+        "format": prompt_format,
+    }
+
+
+def sample_candidate(
+    lm: LanguageModel,
+    *,
+    study_seed: int,
+    index: int,
+    attempt: int,
+    model_name: str,
+    variant: str,
+    prompt_format: str,
+    max_tokens: int,
+    temperature: float,
+    top_p: float,
+    citizen_preamble: bool = False,
+) -> tuple[str, int, int, str]:
+    """One persona's attempt, alone: ``(text, completion_tokens, seed, backstory_id)``.
+
+    Uses the seed :func:`generate_backstories` uses for the same persona and
+    attempt, so a worker that samples personas one by one produces the same
+    library as the batched in-process run.
+    """
+    s = derive_seed(study_seed, "backstory", index, attempt)
+    pre = _citizen_answer(lm, s) if citizen_preamble and prompt_format == "plain" else None
+    prompt, stop = backstory_prompt_for(variant, prompt_format, pre)
+    g = lm.generate(
+        [prompt],
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        stop=stop,
+        seed=[s],
+        stage="backstory",
+    )[0]
+    text = clean_backstory(g.text, stop)
+    params = backstory_params(max_tokens, temperature, top_p, variant, prompt_format)
+    return text, g.completion_tokens, s, backstory_id(text, model_name, params, s)

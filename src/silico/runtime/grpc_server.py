@@ -22,7 +22,9 @@ log = logging.getLogger("silico.runtime")
 
 RPCS = Counter("silico_rpc_requests_total", "gRPC requests", ["service", "method", "code"])
 RPC_SECONDS = Histogram(
-    "silico_rpc_seconds", "gRPC request latency", ["service", "method"],
+    "silico_rpc_seconds",
+    "gRPC request latency",
+    ["service", "method"],
     buckets=(0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
@@ -49,7 +51,9 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
 class ErrorInterceptor(grpc.ServerInterceptor):
     """Maps the core's plain exceptions to status codes and counts every RPC."""
 
-    def intercept_service(self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails) -> Any:
+    def intercept_service(
+        self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails
+    ) -> Any:
         handler = continuation(details)
         if handler is None:
             return None
@@ -104,7 +108,13 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 class Served:
     """A running gRPC server with its health servicer."""
 
-    def __init__(self, server: grpc.Server, port: int, health_servicer: health.HealthServicer, names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        server: grpc.Server,
+        port: int,
+        health_servicer: health.HealthServicer,
+        names: Sequence[str],
+    ) -> None:
         self.server = server
         self.port = port
         self.health = health_servicer
@@ -135,11 +145,15 @@ def serve(
         ("grpc.max_receive_message_length", max_message_mb * 2**20),
         ("grpc.max_send_message_length", max_message_mb * 2**20),
     ]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers), interceptors=[ErrorInterceptor()], options=opts)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers), interceptors=[ErrorInterceptor()], options=opts
+    )
     register(server)
     hs = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
-    reflection.enable_server_reflection([*service_names, reflection.SERVICE_NAME, health.SERVICE_NAME], server)
+    reflection.enable_server_reflection(
+        [*service_names, reflection.SERVICE_NAME, health.SERVICE_NAME], server
+    )
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind {host}:{port}")
@@ -149,7 +163,9 @@ def serve(
     return Served(server, bound, hs, service_names)
 
 
-def wait_for_shutdown(served: Served, grace: float = 10.0, on_stop: Callable[[], None] | None = None) -> None:
+def wait_for_shutdown(
+    served: Served, grace: float = 10.0, on_stop: Callable[[], None] | None = None
+) -> None:
     """Block until SIGTERM/SIGINT; then report NOT_SERVING and stop within ``grace`` seconds."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

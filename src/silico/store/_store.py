@@ -28,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from silico.core.errors import NotFoundError, ValidationError
 
@@ -95,7 +95,9 @@ class StoredStudy:
 
 
 def _study(r: StudyRow) -> StoredStudy:
-    return StoredStudy(r.id, r.tenant, r.name, r.spec_yaml, r.state, r.error, r.stage, r.created, r.updated)
+    return StoredStudy(
+        r.id, r.tenant, r.name, r.spec_yaml, r.state, r.error, r.stage, r.created, r.updated
+    )
 
 
 class Store:
@@ -129,11 +131,20 @@ class Store:
 
     # -- studies -----------------------------------------------------------
 
-    def create_study(self, name: str, spec_yaml: str, tenant: str = "default", study_id: str | None = None) -> StoredStudy:
+    def create_study(
+        self, name: str, spec_yaml: str, tenant: str = "default", study_id: str | None = None
+    ) -> StoredStudy:
         now = time.time()
         row = StudyRow(
-            id=study_id or f"st-{uuid.uuid4().hex[:16]}", tenant=tenant, name=name, spec_yaml=spec_yaml,
-            state="queued", error="", stage="", created=now, updated=now,
+            id=study_id or f"st-{uuid.uuid4().hex[:16]}",
+            tenant=tenant,
+            name=name,
+            spec_yaml=spec_yaml,
+            state="queued",
+            error="",
+            stage="",
+            created=now,
+            updated=now,
         )
         with self._session.begin() as s:
             s.add(row)
@@ -146,7 +157,9 @@ class Store:
                 raise NotFoundError("study", study_id)
             return _study(r)
 
-    def list_studies(self, tenant: str | None = None, limit: int = 100, states: Iterable[str] | None = None) -> list[StoredStudy]:
+    def list_studies(
+        self, tenant: str | None = None, limit: int = 100, states: Iterable[str] | None = None
+    ) -> list[StoredStudy]:
         with self._session() as s:
             q = select(StudyRow).order_by(StudyRow.created.desc()).limit(limit)
             if tenant is not None:
@@ -155,7 +168,9 @@ class Store:
                 q = q.where(StudyRow.state.in_(list(states)))
             return [_study(r) for r in s.scalars(q)]
 
-    def set_state(self, study_id: str, state: str, error: str = "", stage: str | None = None) -> StoredStudy:
+    def set_state(
+        self, study_id: str, state: str, error: str = "", stage: str | None = None
+    ) -> StoredStudy:
         if state not in STATES:
             raise ValidationError("state", f"{state!r} is not one of {STATES}")
         with self._session.begin() as s:
@@ -171,19 +186,33 @@ class Store:
 
     def set_stage(self, study_id: str, stage: str) -> None:
         with self._session.begin() as s:
-            s.execute(update(StudyRow).where(StudyRow.id == study_id).values(stage=stage, updated=time.time()))
+            s.execute(
+                update(StudyRow)
+                .where(StudyRow.id == study_id)
+                .values(stage=stage, updated=time.time())
+            )
 
     # -- results -----------------------------------------------------------
 
     def put_result(
-        self, study_id: str, stage: str, unit_key: str, payload: Any, usage: dict[str, int] | None = None
+        self,
+        study_id: str,
+        stage: str,
+        unit_key: str,
+        payload: Any,
+        usage: dict[str, int] | None = None,
     ) -> bool:
         """Store a unit's result; ``False`` when the key was already stored (kept as it was)."""
         u = usage or {}
         row = ResultRow(
-            study_id=study_id, stage=stage, unit_key=unit_key, payload=payload,
-            calls=int(u.get("calls", 0)), prompt_tokens=int(u.get("prompt", 0)),
-            cached_tokens=int(u.get("cached", 0)), generated_tokens=int(u.get("generated", 0)),
+            study_id=study_id,
+            stage=stage,
+            unit_key=unit_key,
+            payload=payload,
+            calls=int(u.get("calls", 0)),
+            prompt_tokens=int(u.get("prompt", 0)),
+            cached_tokens=int(u.get("cached", 0)),
+            generated_tokens=int(u.get("generated", 0)),
             created=time.time(),
         )
         try:
@@ -202,31 +231,77 @@ class Store:
 
     def results(self, study_id: str, stage: str) -> dict[str, Any]:
         with self._session() as s:
-            rows = s.execute(select(ResultRow.unit_key, ResultRow.payload).where(ResultRow.study_id == study_id, ResultRow.stage == stage))
+            rows = s.execute(
+                select(ResultRow.unit_key, ResultRow.payload).where(
+                    ResultRow.study_id == study_id, ResultRow.stage == stage
+                )
+            )
             return {k: p for k, p in rows}
 
     def result_keys(self, study_id: str, stage: str) -> set[str]:
         with self._session() as s:
-            return set(s.scalars(select(ResultRow.unit_key).where(ResultRow.study_id == study_id, ResultRow.stage == stage)))
+            return set(
+                s.scalars(
+                    select(ResultRow.unit_key).where(
+                        ResultRow.study_id == study_id, ResultRow.stage == stage
+                    )
+                )
+            )
 
     def count_results(self, study_id: str, stage: str) -> int:
         with self._session() as s:
-            return int(s.scalar(select(func.count()).select_from(ResultRow).where(ResultRow.study_id == study_id, ResultRow.stage == stage)) or 0)
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(ResultRow)
+                    .where(ResultRow.study_id == study_id, ResultRow.stage == stage)
+                )
+                or 0
+            )
 
     def usage(self, study_id: str) -> dict[str, dict[str, int]]:
         with self._session() as s:
             rows = s.execute(
                 select(
-                    ResultRow.stage, func.sum(ResultRow.calls), func.sum(ResultRow.prompt_tokens),
-                    func.sum(ResultRow.cached_tokens), func.sum(ResultRow.generated_tokens),
-                ).where(ResultRow.study_id == study_id).group_by(ResultRow.stage)
+                    ResultRow.stage,
+                    func.sum(ResultRow.calls),
+                    func.sum(ResultRow.prompt_tokens),
+                    func.sum(ResultRow.cached_tokens),
+                    func.sum(ResultRow.generated_tokens),
+                )
+                .where(ResultRow.study_id == study_id)
+                .group_by(ResultRow.stage)
             )
-            return {st: {"calls": int(a or 0), "prompt": int(b or 0), "cached": int(c or 0), "generated": int(d or 0)} for st, a, b, c, d in rows}
+            return {
+                st: {
+                    "calls": int(a or 0),
+                    "prompt": int(b or 0),
+                    "cached": int(c or 0),
+                    "generated": int(d or 0),
+                }
+                for st, a, b, c, d in rows
+            }
 
     # -- backstory library -----------------------------------------------------
 
-    def put_backstory(self, backstory_id: str, text: str, model: str, params: dict[str, Any], seed: int, tokens: int) -> bool:
-        row = BackstoryRow(id=backstory_id, text=text, model=model, params=params, seed=str(seed), tokens=tokens, created=time.time())
+    def put_backstory(
+        self,
+        backstory_id: str,
+        text: str,
+        model: str,
+        params: dict[str, Any],
+        seed: int,
+        tokens: int,
+    ) -> bool:
+        row = BackstoryRow(
+            id=backstory_id,
+            text=text,
+            model=model,
+            params=params,
+            seed=str(seed),
+            tokens=tokens,
+            created=time.time(),
+        )
         try:
             with self._session.begin() as s:
                 s.add(row)
@@ -234,7 +309,9 @@ class Store:
         except IntegrityError:
             return False
 
-    def backstories(self, model: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    def backstories(
+        self, model: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         with self._session() as s:
             q = select(BackstoryRow).order_by(BackstoryRow.created)
             if model:
@@ -242,7 +319,14 @@ class Store:
             if limit:
                 q = q.limit(limit)
             return [
-                {"id": r.id, "text": r.text, "model": r.model, "params": r.params, "seed": int(r.seed), "tokens": r.tokens}
+                {
+                    "id": r.id,
+                    "text": r.text,
+                    "model": r.model,
+                    "params": r.params,
+                    "seed": int(r.seed),
+                    "tokens": r.tokens,
+                }
                 for r in s.scalars(q)
             ]
 

@@ -1,4 +1,3 @@
-from silico.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -35,17 +34,25 @@ class BackstorySettings(_message.Message):
     def __init__(self, mode: _Optional[str] = ..., variant: _Optional[str] = ..., prompt_format: _Optional[str] = ..., max_tokens: _Optional[int] = ..., min_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., citizen_preamble: _Optional[bool] = ..., max_attempts: _Optional[int] = ..., use_critic: _Optional[bool] = ..., critic_model: _Optional[bool] = ..., model_name: _Optional[str] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("study_seed", "index", "settings")
+    __slots__ = ("study_seed", "index", "settings", "attempt")
     STUDY_SEED_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     study_seed: int
     index: int
     settings: BackstorySettings
-    def __init__(self, study_seed: _Optional[int] = ..., index: _Optional[int] = ..., settings: _Optional[_Union[BackstorySettings, _Mapping]] = ...) -> None: ...
+    attempt: int
+    def __init__(self, study_seed: _Optional[int] = ..., index: _Optional[int] = ..., settings: _Optional[_Union[BackstorySettings, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("backstory",)
-    BACKSTORY_FIELD_NUMBER: _ClassVar[int]
-    backstory: _common_pb2.Backstory
-    def __init__(self, backstory: _Optional[_Union[_common_pb2.Backstory, _Mapping]] = ...) -> None: ...
+    __slots__ = ("text", "completion_tokens", "seed", "backstory_id")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    BACKSTORY_ID_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    completion_tokens: int
+    seed: int
+    backstory_id: str
+    def __init__(self, text: _Optional[str] = ..., completion_tokens: _Optional[int] = ..., seed: _Optional[int] = ..., backstory_id: _Optional[str] = ...) -> None: ...

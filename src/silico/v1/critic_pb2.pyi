@@ -8,11 +8,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ReviewRequest(_message.Message):
-    __slots__ = ("text", "earlier", "use_model")
+    __slots__ = ("text", "earlier", "use_model", "check_length", "completion_tokens", "min_tokens")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     EARLIER_FIELD_NUMBER: _ClassVar[int]
     USE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CHECK_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MIN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     text: str
     earlier: _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]
     use_model: bool
-    def __init__(self, text: _Optional[str] = ..., earlier: _Optional[_Iterable[_Union[_common_pb2.Turn, _Mapping]]] = ..., use_model: _Optional[bool] = ...) -> None: ...
+    check_length: bool
+    completion_tokens: int
+    min_tokens: int
+    def __init__(self, text: _Optional[str] = ..., earlier: _Optional[_Iterable[_Union[_common_pb2.Turn, _Mapping]]] = ..., use_model: _Optional[bool] = ..., check_length: _Optional[bool] = ..., completion_tokens: _Optional[int] = ..., min_tokens: _Optional[int] = ...) -> None: ...

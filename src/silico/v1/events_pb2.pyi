@@ -1,4 +1,5 @@
 from silico.v1 import backstory_pb2 as _backstory_pb2
+from silico.v1 import critic_pb2 as _critic_pb2
 from silico.v1 import demographics_pb2 as _demographics_pb2
 from silico.v1 import survey_pb2 as _survey_pb2
 from google.protobuf import descriptor as _descriptor
@@ -9,20 +10,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkItem(_message.Message):
-    __slots__ = ("study_id", "stage", "unit_key", "backstory", "annotate", "survey")
+    __slots__ = ("study_id", "stage", "unit_key", "backstory", "annotate", "survey", "critic")
     STUDY_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     UNIT_KEY_FIELD_NUMBER: _ClassVar[int]
     BACKSTORY_FIELD_NUMBER: _ClassVar[int]
     ANNOTATE_FIELD_NUMBER: _ClassVar[int]
     SURVEY_FIELD_NUMBER: _ClassVar[int]
+    CRITIC_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     stage: str
     unit_key: str
     backstory: _backstory_pb2.GenerateRequest
     annotate: _demographics_pb2.AnnotateRequest
     survey: _survey_pb2.AnswerRequest
-    def __init__(self, study_id: _Optional[str] = ..., stage: _Optional[str] = ..., unit_key: _Optional[str] = ..., backstory: _Optional[_Union[_backstory_pb2.GenerateRequest, _Mapping]] = ..., annotate: _Optional[_Union[_demographics_pb2.AnnotateRequest, _Mapping]] = ..., survey: _Optional[_Union[_survey_pb2.AnswerRequest, _Mapping]] = ...) -> None: ...
+    critic: _critic_pb2.ReviewRequest
+    def __init__(self, study_id: _Optional[str] = ..., stage: _Optional[str] = ..., unit_key: _Optional[str] = ..., backstory: _Optional[_Union[_backstory_pb2.GenerateRequest, _Mapping]] = ..., annotate: _Optional[_Union[_demographics_pb2.AnnotateRequest, _Mapping]] = ..., survey: _Optional[_Union[_survey_pb2.AnswerRequest, _Mapping]] = ..., critic: _Optional[_Union[_critic_pb2.ReviewRequest, _Mapping]] = ...) -> None: ...
 
 class WorkDone(_message.Message):
     __slots__ = ("study_id", "stage", "unit_key", "ok", "error")

@@ -1,0 +1,81 @@
+"""BackstoryService: samples one persona's backstory candidate (thin adapter)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from silico.core.errors import ValidationError
+from silico.pipeline.stages import LanguageModel, sample_candidate
+from silico.runtime.app import usage_delta
+from silico.runtime.kafka import PoisonMessage
+from silico.v1 import backstory_pb2, backstory_pb2_grpc, events_pb2
+
+
+def generate(
+    lm: LanguageModel, req: backstory_pb2.GenerateRequest
+) -> backstory_pb2.GenerateResponse:
+    st = req.settings
+    if req.index < 0:
+        raise ValidationError("index", "must be >= 0")
+    if st.max_tokens < 1:
+        raise ValidationError("settings.max_tokens", "must be >= 1")
+    if st.prompt_format not in ("plain", "chatml"):
+        raise ValidationError("settings.prompt_format", "must be 'plain' or 'chatml'")
+    if st.variant not in ("short", "long"):
+        raise ValidationError("settings.variant", "must be 'short' or 'long'")
+    text, tokens, seed, bid = sample_candidate(
+        lm,
+        study_seed=req.study_seed,
+        index=req.index,
+        attempt=req.attempt,
+        model_name=st.model_name,
+        variant=st.variant,
+        prompt_format=st.prompt_format,
+        max_tokens=st.max_tokens,
+        temperature=st.temperature,
+        top_p=st.top_p or 1.0,
+        citizen_preamble=st.citizen_preamble,
+    )
+    return backstory_pb2.GenerateResponse(
+        text=text, completion_tokens=tokens, seed=seed, backstory_id=bid
+    )
+
+
+class BackstoryServicer(backstory_pb2_grpc.BackstoryServiceServicer):
+    def __init__(self, lm: LanguageModel) -> None:
+        self._lm = lm
+
+    def Generate(
+        self, request: backstory_pb2.GenerateRequest, context: Any
+    ) -> backstory_pb2.GenerateResponse:  # noqa: N802
+        return generate(self._lm, request)
+
+
+def handler(lm: Any, store: Any) -> Any:
+    def handle(value: bytes) -> tuple[str, bool]:
+        try:
+            item = events_pb2.WorkItem.FromString(value)
+        except Exception as e:
+            raise PoisonMessage(f"undecodable WorkItem: {e}") from None
+        if item.WhichOneof("task") != "backstory":
+            raise PoisonMessage(f"not a backstory task: {item.WhichOneof('task')}")
+        key = f"{item.study_id}|{item.unit_key}"
+        if item.unit_key in store.result_keys(item.study_id, "backstory"):
+            return key, True
+        before = lm.ledger.snapshot()
+        try:
+            out = generate(lm, item.backstory)
+        except ValidationError as e:
+            raise PoisonMessage(str(e)) from None
+        payload = {
+            "text": out.text,
+            "completion_tokens": out.completion_tokens,
+            "seed": out.seed,
+            "id": out.backstory_id,
+        }
+        store.put_result(
+            item.study_id, "backstory", item.unit_key, payload, usage_delta(lm, before)
+        )
+        return key, False
+
+    return handle

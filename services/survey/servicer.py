@@ -1,0 +1,80 @@
+"""SurveyService: a conditioned persona answers survey items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from silico.convert import item_from_proto
+from silico.core.errors import ValidationError
+from silico.pipeline.stages import LanguageModel, score_items
+from silico.runtime.app import usage_delta
+from silico.runtime.kafka import PoisonMessage
+from silico.v1 import common_pb2, events_pb2, survey_pb2, survey_pb2_grpc
+
+
+def run(lm: LanguageModel, req: survey_pb2.AnswerRequest) -> dict[str, Any]:
+    if not req.context.strip():
+        raise ValidationError("context", "must not be empty")
+    if not req.items:
+        raise ValidationError("items", "needs at least one item")
+    items = [item_from_proto(p) for p in req.items]
+    orders = list(req.orders) or ["identity"]
+    bad = [o for o in orders if o not in ("identity", "reversed")]
+    if bad:
+        raise ValidationError("orders", f"unknown orders {bad}")
+    mode = req.mode or "logprob"
+    if mode not in ("logprob", "sampled"):
+        raise ValidationError("mode", "must be 'logprob' or 'sampled'")
+    sc = score_items(
+        lm,
+        [req.context],
+        items,
+        orders,
+        mode,
+        seed=req.seed,
+        stage=req.stage or "survey",
+        max_attempts=req.max_attempts or 3,
+        first_index=req.index,
+    )
+    return {
+        "probs": [np.nan_to_num(sc.probs[0, j, : it.k]).tolist() for j, it in enumerate(items)],
+        "compliance": sc.compliance[0].tolist(),
+    }
+
+
+class SurveyServicer(survey_pb2_grpc.SurveyServiceServicer):
+    def __init__(self, lm: LanguageModel) -> None:
+        self._lm = lm
+
+    def Answer(self, request: survey_pb2.AnswerRequest, context: Any) -> survey_pb2.AnswerResponse:  # noqa: N802
+        out = run(self._lm, request)
+        return survey_pb2.AnswerResponse(
+            answers=[
+                common_pb2.Distribution(probs=p, compliance=c)
+                for p, c in zip(out["probs"], out["compliance"], strict=True)
+            ]
+        )
+
+
+def handler(lm: Any, store: Any) -> Any:
+    def handle(value: bytes) -> tuple[str, bool]:
+        try:
+            item = events_pb2.WorkItem.FromString(value)
+        except Exception as e:
+            raise PoisonMessage(f"undecodable WorkItem: {e}") from None
+        if item.WhichOneof("task") != "survey":
+            raise PoisonMessage(f"not a survey task: {item.WhichOneof('task')}")
+        key = f"{item.study_id}|{item.unit_key}"
+        if item.unit_key in store.result_keys(item.study_id, "survey"):
+            return key, True
+        before = lm.ledger.snapshot()
+        try:
+            out = run(lm, item.survey)
+        except ValidationError as e:
+            raise PoisonMessage(str(e)) from None
+        store.put_result(item.study_id, "survey", item.unit_key, out, usage_delta(lm, before))
+        return key, False
+
+    return handle

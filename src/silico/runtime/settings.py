@@ -1,0 +1,43 @@
+"""Settings every service reads from its environment (``SILICO_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration shared by the stage services and the study service."""
+
+    model_config = SettingsConfigDict(env_prefix="SILICO_", extra="ignore")
+
+    grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds.")
+    grpc_port: int = Field(0, description="gRPC port (0: any free port).")
+    metrics_port: int = Field(0, description="Prometheus /metrics port (0: none).")
+    kafka: str = Field("", description="Kafka bootstrap servers; empty: no worker (RPCs only).")
+    store_url: str = Field(
+        "sqlite:///.silico/silico.db", description="SQLAlchemy URL of the study store."
+    )
+    model_url: str = Field("", description="OpenAI-compatible API root of the model server.")
+    model_name: str = Field("smollm2-135m-instruct", description="Served model name.")
+    model_concurrency: int = Field(16, description="Requests in flight to the model server.")
+    model_retries: int = Field(4, description="Client retries on connection errors and 5xx.")
+    response_cache: str = Field(
+        "", description="SQLite file of the shared response cache; empty: none."
+    )
+    reports_dir: str = Field(
+        ".silico/reports", description="Where the study service writes reports."
+    )
+    critic_addr: str = Field(
+        "", description="host:port of the CriticService (for the backstory worker)."
+    )
+    matching_addr: str = Field(
+        "", description="host:port of the MatchingService (for the study service)."
+    )
+    metrics_addr: str = Field(
+        "", description="host:port of the MetricsService (for the study service)."
+    )
+    redeliver_after_s: float = Field(
+        120.0, description="Re-enqueue a unit with no stored result after this long."
+    )
+    log_level: str = Field("INFO")

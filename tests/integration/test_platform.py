@@ -1,0 +1,157 @@
+"""The platform for real: tansu broker, every service on real gRPC ports, the real model.
+
+A tiny study submitted through the StudyService must equal the in-process run
+of the same spec and seed. Both runs read the model through the same response
+cache, filled by the services' run: the distributed path does the model work,
+the in-process run replays it, so any difference is the pipeline's own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import grpc
+import numpy as np
+import pytest
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from silico.llm import CompletionsClient, ResponseCache
+from silico.local.stack import up
+from silico.pipeline.runner import run_study
+from silico.pipeline.spec import load_spec
+from silico.v1 import study_pb2, study_pb2_grpc
+
+from .conftest import MODEL
+from .test_study import TINY
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(model_server, tmp_path_factory):
+    home = tmp_path_factory.mktemp("stack")
+    s = up(home, model_url=model_server.base_url)
+    yield s
+    s.stop()
+
+
+def _stub(stack):
+    return study_pb2_grpc.StudyServiceStub(grpc.insecure_channel(stack.study_addr))
+
+
+def _spec_yaml() -> str:
+    return yaml.safe_dump(load_spec(TINY).model_dump(mode="json"))
+
+
+def wait_done(stub, study_id: str, timeout: float = 900) -> study_pb2.StudyEvent:
+    last = None
+    for ev in stub.WatchStudy(study_pb2.WatchStudyRequest(study_id=study_id), timeout=timeout):
+        last = ev
+    return last
+
+
+def test_every_service_is_healthy_and_reflects(stack):
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    for name, port in stack.ports.items():
+        if name.endswith("_metrics"):
+            continue
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            r = health_pb2_grpc.HealthStub(ch).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=5
+            )
+            assert r.status == health_pb2.HealthCheckResponse.SERVING
+            refl = reflection_pb2_grpc.ServerReflectionStub(ch)
+            resp = next(
+                refl.ServerReflectionInfo(
+                    iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+                )
+            )
+            names = {s.name for s in resp.list_services_response.service}
+            assert any(n.startswith("silico.v1.") for n in names), names
+
+
+def test_bad_requests_get_invalid_argument_naming_the_field(stack):
+    stub = _stub(stack)
+    with pytest.raises(grpc.RpcError) as e:
+        stub.SubmitStudy(
+            study_pb2.SubmitStudyRequest(spec_yaml="name: x\nbackstories: {count: many}\n")
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as e:
+        stub.SubmitStudy(
+            study_pb2.SubmitStudyRequest(spec_yaml=_spec_yaml().replace("CC18_422e", "CC18_NOPE"))
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "CC18_NOPE" in e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        stub.GetStudy(study_pb2.GetStudyRequest(study_id="st-unknown"))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as e:
+        stub.GetStudy(study_pb2.GetStudyRequest())
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "study_id" in e.value.details()
+    # Nothing half-stored: the refused submissions left no study behind.
+    assert len(stub.ListStudies(study_pb2.ListStudiesRequest()).studies) == 0 or all(
+        s.name == "cces_2018_tiny" for s in stub.ListStudies(study_pb2.ListStudiesRequest()).studies
+    )
+
+
+def test_distributed_study_equals_in_process(stack):
+    stub = _stub(stack)
+    st = stub.SubmitStudy(study_pb2.SubmitStudyRequest(spec_yaml=_spec_yaml()))
+    t0 = time.time()
+    ev = wait_done(stub, st.id)
+    distributed_s = time.time() - t0
+    assert ev.study.state == 3, ev  # SUCCEEDED
+    res = stub.GetResults(study_pb2.GetResultsRequest(study_id=st.id))
+    doc = json.loads(res.metrics_json)
+    assert {u.stage for u in res.usage} >= {"backstory", "annotate", "survey"}
+
+    spec = load_spec(TINY)
+    cache = ResponseCache(stack.env["SILICO_RESPONSE_CACHE"])
+    with CompletionsClient(stack.env["SILICO_MODEL_URL"], MODEL, cache=cache, concurrency=16) as lm:
+        local = run_study(spec, lm)
+        assert cache.misses == 0  # every response came from the services' run
+    head = {r["method"]: r for r in doc["headline"]}
+    from silico.report._tables import headline
+
+    for _, row in headline(local).iterrows():
+        for m in ("wd", "wd_norm", "frobenius", "cbs", "alpha_virtual", "wd_low", "wd_high"):
+            a, b = head[row["method"]][m], row[m]
+            assert (a is None and np.isnan(b)) or a == pytest.approx(b, abs=1e-6), (
+                row["method"],
+                m,
+            )
+    assert doc["n_personas"] == len(local.accepted())
+    print(f"distributed study: {distributed_s:.1f}s")
+
+
+def test_cli_submit_watch_and_errors(stack):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "silico.cli", "submit", str(TINY), "--watch", "--addr", stack.study_addr]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "SUCCEEDED" in r.stdout.splitlines()[-1]
+    assert "survey" in r.stdout
+    r = subprocess.run(
+        [sys.executable, "-m", "silico.cli", "submit", str(TINY), "--addr", "127.0.0.1:1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 2 and "UNAVAILABLE" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cancel_and_list(stack):
+    stub = _stub(stack)
+    st = stub.SubmitStudy(
+        study_pb2.SubmitStudyRequest(spec_yaml=_spec_yaml().replace("seed: 7", "seed: 8"))
+    )
+    c = stub.CancelStudy(study_pb2.CancelStudyRequest(study_id=st.id))
+    assert c.state == 5  # CANCELLED
+    ids = {s.id for s in stub.ListStudies(study_pb2.ListStudiesRequest(limit=50)).studies}
+    assert st.id in ids
+    with pytest.raises(grpc.RpcError) as e:
+        stub.GetResults(study_pb2.GetResultsRequest(study_id=st.id))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
