@@ -59,3 +59,20 @@ run: venv ## The main job: a replication study on the bundled CCES 2018 data, wi
 .PHONY: clean
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: protos
+protos: venv ## Regenerate src/silico/v1 from protos/ (and lint the protos with buf)
+	$(PY) tools/gen_protos.py
+	cd protos && ../$(VENV)/bin/buf lint
+
+.PHONY: protos-check
+protos-check: venv ## Fail when the checked-in generated code is stale
+	$(PY) tools/gen_protos.py --check
+
+.PHONY: up
+up: venv ## Start the local stack (broker, model server, services)
+	$(VENV)/bin/silico up
+
+.PHONY: down
+down: venv ## Stop the local stack
+	$(VENV)/bin/silico down
