@@ -6,9 +6,8 @@ from typing import Any
 
 from silico.core.errors import ValidationError
 from silico.pipeline.stages import LanguageModel, sample_candidate
-from silico.runtime.app import usage_delta
-from silico.runtime.kafka import PoisonMessage
-from silico.v1 import backstory_pb2, backstory_pb2_grpc, events_pb2
+from silico.runtime.app import unit_handler
+from silico.v1 import backstory_pb2, backstory_pb2_grpc
 
 
 def generate(
@@ -51,31 +50,15 @@ class BackstoryServicer(backstory_pb2_grpc.BackstoryServiceServicer):
         return generate(self._lm, request)
 
 
-def handler(lm: Any, store: Any) -> Any:
-    def handle(value: bytes) -> tuple[str, bool]:
-        try:
-            item = events_pb2.WorkItem.FromString(value)
-        except Exception as e:
-            raise PoisonMessage(f"undecodable WorkItem: {e}") from None
-        if item.WhichOneof("task") != "backstory":
-            raise PoisonMessage(f"not a backstory task: {item.WhichOneof('task')}")
-        key = f"{item.study_id}|{item.unit_key}"
-        if item.unit_key in store.result_keys(item.study_id, "backstory"):
-            return key, True
-        before = lm.ledger.snapshot()
-        try:
-            out = generate(lm, item.backstory)
-        except ValidationError as e:
-            raise PoisonMessage(str(e)) from None
-        payload = {
-            "text": out.text,
-            "completion_tokens": out.completion_tokens,
-            "seed": out.seed,
-            "id": out.backstory_id,
-        }
-        store.put_result(
-            item.study_id, "backstory", item.unit_key, payload, usage_delta(lm, before)
-        )
-        return key, False
+def _payload(lm: Any, req: backstory_pb2.GenerateRequest) -> dict[str, Any]:
+    out = generate(lm, req)
+    return {
+        "text": out.text,
+        "completion_tokens": out.completion_tokens,
+        "seed": out.seed,
+        "id": out.backstory_id,
+    }
 
-    return handle
+
+def handler(lm: Any, store: Any) -> Any:
+    return unit_handler("backstory", "backstory", store, lambda req: _payload(lm, req), lm)

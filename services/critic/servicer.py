@@ -8,8 +8,8 @@ from silico.convert import turns_from_proto, verdict_to_dict, verdict_to_proto
 from silico.core.errors import ValidationError
 from silico.core.prompts import Verdict
 from silico.pipeline.stages import LanguageModel, critic_verdict, judge_candidate
-from silico.runtime.kafka import PoisonMessage
-from silico.v1 import common_pb2, critic_pb2, critic_pb2_grpc, events_pb2
+from silico.runtime.app import unit_handler
+from silico.v1 import common_pb2, critic_pb2, critic_pb2_grpc
 
 
 def review(lm: LanguageModel | None, req: critic_pb2.ReviewRequest) -> Verdict:
@@ -29,22 +29,5 @@ class CriticServicer(critic_pb2_grpc.CriticServiceServicer):
         return verdict_to_proto(review(self._lm, request))
 
 
-def handler(lm: LanguageModel, store: Any) -> Any:
-    def handle(value: bytes) -> tuple[str, bool]:
-        try:
-            item = events_pb2.WorkItem.FromString(value)
-        except Exception as e:
-            raise PoisonMessage(f"undecodable WorkItem: {e}") from None
-        if item.WhichOneof("task") != "critic":
-            raise PoisonMessage(f"not a critic task: {item.WhichOneof('task')}")
-        key = f"{item.study_id}|{item.unit_key}"
-        if item.unit_key in store.result_keys(item.study_id, "critic"):
-            return key, True
-        try:
-            v = review(lm, item.critic)
-        except ValidationError as e:
-            raise PoisonMessage(str(e)) from None
-        store.put_result(item.study_id, "critic", item.unit_key, verdict_to_dict(v))
-        return key, False
-
-    return handle
+def handler(lm: Any, store: Any) -> Any:
+    return unit_handler("critic", "critic", store, lambda req: verdict_to_dict(review(lm, req)))

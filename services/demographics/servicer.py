@@ -7,9 +7,8 @@ from typing import Any
 from silico.core.errors import ValidationError
 from silico.core.traits import TRAIT_NAMES
 from silico.pipeline.stages import LanguageModel, annotate
-from silico.runtime.app import usage_delta
-from silico.runtime.kafka import PoisonMessage
-from silico.v1 import common_pb2, demographics_pb2, demographics_pb2_grpc, events_pb2
+from silico.runtime.app import unit_handler
+from silico.v1 import common_pb2, demographics_pb2, demographics_pb2_grpc
 
 
 def run(lm: LanguageModel, req: demographics_pb2.AnnotateRequest) -> dict[str, Any]:
@@ -52,22 +51,4 @@ class DemographicsServicer(demographics_pb2_grpc.DemographicsServiceServicer):
 
 
 def handler(lm: Any, store: Any) -> Any:
-    def handle(value: bytes) -> tuple[str, bool]:
-        try:
-            item = events_pb2.WorkItem.FromString(value)
-        except Exception as e:
-            raise PoisonMessage(f"undecodable WorkItem: {e}") from None
-        if item.WhichOneof("task") != "annotate":
-            raise PoisonMessage(f"not an annotate task: {item.WhichOneof('task')}")
-        key = f"{item.study_id}|{item.unit_key}"
-        if item.unit_key in store.result_keys(item.study_id, "annotate"):
-            return key, True
-        before = lm.ledger.snapshot()
-        try:
-            out = run(lm, item.annotate)
-        except ValidationError as e:
-            raise PoisonMessage(str(e)) from None
-        store.put_result(item.study_id, "annotate", item.unit_key, out, usage_delta(lm, before))
-        return key, False
-
-    return handle
+    return unit_handler("annotate", "annotate", store, lambda req: run(lm, req), lm)

@@ -9,9 +9,8 @@ import numpy as np
 from silico.convert import item_from_proto
 from silico.core.errors import ValidationError
 from silico.pipeline.stages import LanguageModel, score_items
-from silico.runtime.app import usage_delta
-from silico.runtime.kafka import PoisonMessage
-from silico.v1 import common_pb2, events_pb2, survey_pb2, survey_pb2_grpc
+from silico.runtime.app import unit_handler
+from silico.v1 import common_pb2, survey_pb2, survey_pb2_grpc
 
 
 def run(lm: LanguageModel, req: survey_pb2.AnswerRequest) -> dict[str, Any]:
@@ -59,22 +58,4 @@ class SurveyServicer(survey_pb2_grpc.SurveyServiceServicer):
 
 
 def handler(lm: Any, store: Any) -> Any:
-    def handle(value: bytes) -> tuple[str, bool]:
-        try:
-            item = events_pb2.WorkItem.FromString(value)
-        except Exception as e:
-            raise PoisonMessage(f"undecodable WorkItem: {e}") from None
-        if item.WhichOneof("task") != "survey":
-            raise PoisonMessage(f"not a survey task: {item.WhichOneof('task')}")
-        key = f"{item.study_id}|{item.unit_key}"
-        if item.unit_key in store.result_keys(item.study_id, "survey"):
-            return key, True
-        before = lm.ledger.snapshot()
-        try:
-            out = run(lm, item.survey)
-        except ValidationError as e:
-            raise PoisonMessage(str(e)) from None
-        store.put_result(item.study_id, "survey", item.unit_key, out, usage_delta(lm, before))
-        return key, False
-
-    return handle
+    return unit_handler("survey", "survey", store, lambda req: run(lm, req), lm)

@@ -28,14 +28,11 @@ from silico.core.prompts import baseline_context
 from silico.core.sampling import derive_seed
 from silico.llm import Usage, UsageLedger
 from silico.pipeline.runner import (
-    StudyResult,
-    compliance_summary,
-    evaluate,
+    finish,
     human_demographics,
     load_humans,
     persona_categories,
     run_matchings,
-    virtual_responses,
 )
 from silico.pipeline.spec import StudySpec, parse_spec
 from silico.pipeline.stages import Backstory, backstory_params, judge_candidate
@@ -225,47 +222,30 @@ class Orchestrator:
                 comp[i] = r["compliance"]
             return probs, comp
 
-        persona_answers, persona_comp = (
-            gather("anthology", len(personas))
-            if anthology
-            else (
-                np.full((len(personas), len(items), kmax), np.nan),
-                np.zeros((len(personas), len(items))),
-            )
-        )
+        if anthology:
+            persona_answers, persona_comp = gather("anthology", len(personas))
+        else:
+            persona_answers, persona_comp = None, np.zeros((len(personas), len(items)))
         base_answers, base_comp = {}, {}
         for method in baselines:
             base_answers[method], base_comp[method] = gather(method, humans.n)
 
         self.store.set_stage(study_id, "metrics")
-        t0 = time.time()
-        virtual = virtual_responses(
-            spec, matchings, persona_answers, base_answers, ks, humans.responses.weights
-        )
-        comparisons, lower, subgroups = evaluate(
-            spec, humans, virtual, self.compare_fn, self.split_half_fn
-        )
-        diags.update(
-            compliance_summary(traits, ann_comp, persona_comp if anthology else None, base_comp)
-        )
-        c.seconds["metrics"] = time.time() - t0
-        result = StudyResult(
+        result = finish(
             spec,
             humans,
             backstories,
             fine,
             ann_comp,
             matchings,
+            diags,
             persona_answers,
             persona_comp,
             base_answers,
             base_comp,
-            virtual,
-            comparisons,
-            lower,
-            subgroups,
-            diags,
             dict(c.seconds),
+            self.compare_fn,
+            self.split_half_fn,
         )
         ledger = UsageLedger()
         for stage, u in self.store.usage(study_id).items():

@@ -233,7 +233,6 @@ def run_study(
     step = tick("matching", 1)
     coarse = persona_categories(spec, humans, fine)
     matchings, diags = run_matchings(spec, humans, coarse)
-    weights = humans.responses.weights
     step(1)
     seconds["matching"] = time.perf_counter() - t0
 
@@ -279,13 +278,54 @@ def run_study(
         base_answers[method], base_comp[method] = sc.probs, sc.compliance
     seconds["survey"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    virtual = virtual_responses(spec, matchings, persona_answers, base_answers, ks, weights)
-    comparisons, lower, subgroups = evaluate(spec, humans, virtual)
-    seconds["metrics"] = time.perf_counter() - t0
-    diags.update(
-        compliance_summary(traits, ann_comp, persona_comp if anthology else None, base_comp)
+    return finish(
+        spec,
+        humans,
+        backstories,
+        fine,
+        ann_comp,
+        matchings,
+        diags,
+        persona_answers if anthology else None,
+        persona_comp,
+        base_answers,
+        base_comp,
+        seconds,
     )
+
+
+def finish(
+    spec: StudySpec,
+    humans: SurveyData,
+    backstories: list[Backstory],
+    fine: dict[str, np.ndarray],
+    ann_comp: np.ndarray,
+    matchings: dict[str, Matching],
+    diags: dict[str, Any],
+    persona_answers: np.ndarray | None,
+    persona_comp: np.ndarray,
+    base_answers: dict[str, np.ndarray],
+    base_comp: dict[str, np.ndarray],
+    seconds: dict[str, float],
+    compare_fn: Callable[..., Any] | None = None,
+    split_half_fn: Callable[..., Any] | None = None,
+) -> StudyResult:
+    """Draw the virtual responses, compute every metric, and assemble the result
+    (shared by the in-process runner and the orchestrator)."""
+    t0 = time.perf_counter()
+    ks = humans.responses.ks
+    n_personas = len([b for b in backstories if b.accepted])
+    if persona_answers is None:
+        persona_answers = np.full((n_personas, len(humans.items), int(ks.max())), np.nan)
+        used = None
+    else:
+        used = persona_comp
+    virtual = virtual_responses(
+        spec, matchings, persona_answers, base_answers, ks, humans.responses.weights
+    )
+    comparisons, lower, subgroups = evaluate(spec, humans, virtual, compare_fn, split_half_fn)
+    diags.update(compliance_summary(spec.traits(), ann_comp, used, base_comp))
+    seconds = {**seconds, "metrics": time.perf_counter() - t0}
     return StudyResult(
         spec,
         humans,

@@ -95,3 +95,46 @@ def run_service(
 
 def open_store(settings: ServiceSettings) -> Store:
     return Store(settings.store_url)
+
+
+def unit_handler(
+    stage: str,
+    task: str,
+    store: Store,
+    compute: Callable[[Any], dict[str, Any]],
+    lm: CompletionsClient | None = None,
+) -> Callable[[bytes], tuple[str, bool]]:
+    """The Kafka handler every stage worker uses.
+
+    Decodes a ``WorkItem`` (undecodable or of the wrong task: poison), skips
+    the work when the unit's result is already stored (a redelivery), else
+    computes it and stores it with the tokens it cost. A ``ValidationError``
+    can never succeed on retry, so it is poison too.
+    """
+    from silico.core.errors import ValidationError
+
+    def handle(value: bytes) -> tuple[str, bool]:
+        try:
+            item = events_pb2.WorkItem.FromString(value)
+        except Exception as e:
+            raise k.PoisonMessage(f"undecodable WorkItem: {e}") from None
+        if item.WhichOneof("task") != task:
+            raise k.PoisonMessage(f"not a {task} task: {item.WhichOneof('task')}")
+        key = f"{item.study_id}|{item.unit_key}"
+        if item.unit_key in store.result_keys(item.study_id, stage):
+            return key, True
+        before = lm.ledger.snapshot() if lm is not None else {}
+        try:
+            payload = compute(getattr(item, task))
+        except ValidationError as e:
+            raise k.PoisonMessage(str(e)) from None
+        store.put_result(
+            item.study_id,
+            stage,
+            item.unit_key,
+            payload,
+            usage_delta(lm, before) if lm is not None else None,
+        )
+        return key, False
+
+    return handle
