@@ -67,9 +67,6 @@ class DataSpec(_Strict):
     sample: Annotated[int, Field(ge=4)] | None = Field(
         None, description="Use a seeded random sample of this many respondents."
     )
-    require_complete: bool = Field(
-        False, description="Keep only respondents who answered at least one questionnaire item."
-    )
 
     @model_validator(mode="after")
     def _one_mapping(self) -> DataSpec:
