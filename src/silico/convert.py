@@ -18,7 +18,7 @@ def item_to_proto(it: Item) -> common_pb2.Item:
     )
 
 
-def item_from_proto(p: common_pb2.Item, field: str = "items") -> Item:
+def item_from_proto(p: common_pb2.Item) -> Item:
     return Item(p.id, p.question, tuple(p.options), tuple(p.codes))
 
 

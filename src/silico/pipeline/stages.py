@@ -30,6 +30,7 @@ from silico.core.prompts import (
     clean_backstory,
     critic_prompt,
     demographic_item,
+    format_transcript,
     interview_prompt,
     present,
     reversed_order,
@@ -296,8 +297,6 @@ def interview_backstory(
                 break
         accepted = accepted and ok
         turns.append(Turn(q, answer))
-    from silico.core.prompts import format_transcript
-
     text = format_transcript(turns)
     s0 = derive_seed(seed, "interview", index)
     params = {
