@@ -131,14 +131,25 @@ def test_cli_submit_watch_and_errors(stack):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "silico.cli", "submit", str(TINY), "--watch", "--addr", stack.study_addr]
+    cmd = [
+        sys.executable,
+        "-m",
+        "silico.cli",
+        "submit",
+        str(TINY),
+        "--watch",
+        "--addr",
+        stack.study_addr,
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "SUCCEEDED" in r.stdout.splitlines()[-1]
     assert "survey" in r.stdout
     r = subprocess.run(
         [sys.executable, "-m", "silico.cli", "submit", str(TINY), "--addr", "127.0.0.1:1"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 2 and "UNAVAILABLE" in r.stderr and "Traceback" not in r.stderr
 

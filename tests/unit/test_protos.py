@@ -10,7 +10,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_generated_code_is_fresh():
-    r = subprocess.run([sys.executable, "tools/gen_protos.py", "--check"], cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "tools/gen_protos.py", "--check"], cwd=REPO, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
 
 
