@@ -22,6 +22,9 @@ def main() -> int:
         register,
         worker=lambda settings: handler(lm["c"], open_store(settings)),
         stage="annotate",
+        # An annotation unit sends one prompt per trait over the same backstory
+        # prefix; a few units at a time keep the server's prefix batches whole.
+        worker_concurrency=4,
     )
 
 

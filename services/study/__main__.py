@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +17,17 @@ from silico.convert import interval_from_proto, responses_to_proto
 from silico.core.matching import Matching
 from silico.pipeline.orchestrator import Orchestrator
 from silico.runtime import kafka as k
-from silico.runtime.app import open_store, run_service
+from silico.runtime.app import channel, open_store, run_service
 from silico.runtime.settings import ServiceSettings
 from silico.v1 import matching_pb2, matching_pb2_grpc, metrics_pb2, metrics_pb2_grpc, study_pb2_grpc
 
 STATE: dict[str, Any] = {}
+log = logging.getLogger("silico.study")
 
 
 def _rpc_fns(settings: ServiceSettings) -> tuple[Any, Any, Any]:
-    mch = matching_pb2_grpc.MatchingServiceStub(grpc.insecure_channel(settings.matching_addr))
-    met = metrics_pb2_grpc.MetricsServiceStub(grpc.insecure_channel(settings.metrics_addr))
+    mch = matching_pb2_grpc.MatchingServiceStub(channel(settings.matching_addr, settings))
+    met = metrics_pb2_grpc.MetricsServiceStub(channel(settings.metrics_addr, settings))
 
     def match_fn(
         spec: Any, problem: Any, method: str, weights: np.ndarray, coarse: Any, human_cats: Any
@@ -81,7 +84,14 @@ def main() -> int:
             settings.redeliver_after_s,
         )
         STATE["orch"] = orch
-        study_pb2_grpc.add_StudyServiceServicer_to_server(StudyServicer(store, orch), server)
+        servicer = StudyServicer(
+            store,
+            orch,
+            auth=settings.auth,
+            data_root=settings.data_root or None,
+            public_data=[p for p in settings.public_data.split(":") if p],
+        )
+        study_pb2_grpc.add_StudyServiceServicer_to_server(servicer, server)
 
     def background(settings: ServiceSettings, stop: threading.Event) -> None:
         orch: Orchestrator = STATE["orch"]
@@ -93,8 +103,17 @@ def main() -> int:
 
 
 def _listen(settings: ServiceSettings, orch: Orchestrator, stop: threading.Event) -> None:
-    """Wake the orchestrator whenever a stage announces a stored result."""
+    """Wake the orchestrator whenever a stage announces a stored result, and
+    resync it when the broker has lost messages.
+
+    A broker that restarts with in-memory storage comes back with its topics
+    empty: the result topics' end offsets drop. Whatever was in flight is
+    gone, so the orchestrator re-enqueues every unit still missing at once
+    instead of waiting ``redeliver_after``.
+    """
     consumer = None
+    high = 0
+    last_check = 0.0
     while not stop.is_set():
         try:
             if consumer is None:
@@ -104,8 +123,20 @@ def _listen(settings: ServiceSettings, orch: Orchestrator, stop: threading.Event
             if consumer.poll(timeout_ms=500):
                 consumer.commit()
                 orch.wake.set()
-        except Exception:
+            if time.monotonic() - last_check > 2:
+                last_check = time.monotonic()
+                parts = consumer.assignment()
+                if parts:
+                    ends = sum(consumer.end_offsets(list(parts)).values())
+                    if ends < high:
+                        log.warning("broker lost messages (offsets %d -> %d): resync", high, ends)
+                        orch.resync()
+                    high = ends
+        except Exception as e:
+            log.warning("result listener: %s; reconnecting", e)
+            k._close(consumer)
             consumer = None
+            orch.resync()
             stop.wait(1)
 
 

@@ -20,6 +20,10 @@ def main() -> int:
         register,
         worker=lambda settings: handler(lm["c"], open_store(settings)),
         stage="survey",
+        # A survey unit already sends one prompt per item and order over the same
+        # backstory prefix, which the model server batches; two units at a time keep
+        # those batches whole and overlap one unit's bookkeeping with the next.
+        worker_concurrency=2,
     )
 
 

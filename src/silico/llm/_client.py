@@ -57,7 +57,7 @@ class CompletionsClient:
         timeout: seconds per HTTP request.
         max_retries: retries after the first attempt on connection errors, 429 and 5xx.
         backoff: first retry delay in seconds; doubles each retry, with full jitter.
-        concurrency: requests in flight at once for batched calls.
+        concurrency: requests in flight at once, over all threads using the client.
         cache: response cache for deterministic requests (None disables it).
         ledger: where token usage is recorded, by stage.
     """
@@ -84,6 +84,9 @@ class CompletionsClient:
         self._http = httpx.Client(timeout=timeout, transport=transport)
         self._rand = random.Random()
         self._lock = threading.Lock()
+        # Caps requests in flight across every caller of this client, so a
+        # worker handling several units at once still sends ``concurrency``.
+        self._slots = threading.BoundedSemaphore(self.concurrency)
 
     def close(self) -> None:
         self._http.close()
@@ -106,7 +109,8 @@ class CompletionsClient:
                     delay = self._rand.uniform(0, delay)
                 time.sleep(delay)
             try:
-                r = self._http.post(url, json=body)
+                with self._slots:
+                    r = self._http.post(url, json=body)
             except httpx.TransportError as e:
                 last = e
                 log.warning("model server %s unreachable (attempt %d): %s", url, attempt + 1, e)

@@ -120,8 +120,25 @@ class Stack:
         return p
 
     def restart_broker(self) -> None:
+        """Stop and start the broker on its port (its in-memory topics are lost)."""
         self.broker.stop()
         self.broker = start_broker(self.home / "logs", self.broker.port)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a service (no graceful shutdown), as a crash or an OOM kill would."""
+        p = self.services[name].proc
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+
+    def stop_model(self) -> None:
+        if self.model is None:
+            raise RuntimeError("the stack uses an external model server")
+        self.model.stop()
+
+    def start_model(self) -> None:
+        if self.model is None:
+            raise RuntimeError("the stack uses an external model server")
+        self.model = start_model_server(self.home / "logs", port=self.model.port)
 
     def stop(self) -> None:
         for name in reversed(list(self.services)):
@@ -151,6 +168,7 @@ def up(
     store_url: str | None = None,
     response_cache: bool = True,
     threads: int = 0,
+    extra_env: dict[str, str] | None = None,
 ) -> Stack:
     """Start the broker, the model server (unless ``model_url``) and every service."""
     home = Path(home).resolve()
@@ -172,10 +190,10 @@ def up(
             "SILICO_REPORTS_DIR": str(home / "reports"),
             "SILICO_MATCHING_ADDR": f"127.0.0.1:{ports['matching']}",
             "SILICO_METRICS_ADDR": f"127.0.0.1:{ports['metrics']}",
-            "SILICO_CRITIC_ADDR": f"127.0.0.1:{ports['critic']}",
         }
         if response_cache:
             env["SILICO_RESPONSE_CACHE"] = str(home / "cache" / "responses.sqlite")
+        env.update(extra_env or {})
         stack = Stack(home, broker, model, ports=ports, env=env)
         for name in SERVICES:
             stack.start_service(name)

@@ -27,6 +27,7 @@ from silico.core.matching import Matching
 from silico.core.prompts import baseline_context
 from silico.core.sampling import derive_seed
 from silico.llm import Usage, UsageLedger
+from silico.pipeline import higher_order
 from silico.pipeline.runner import (
     finish,
     human_demographics,
@@ -38,6 +39,7 @@ from silico.pipeline.spec import StudySpec, parse_spec
 from silico.pipeline.stages import Backstory, backstory_params, judge_candidate
 from silico.report import _tables, write_report
 from silico.report._write import metrics_document
+from silico.runtime import metrics
 from silico.runtime.kafka import Producer, requests_topic
 from silico.store import Store
 from silico.v1 import backstory_pb2, critic_pb2, demographics_pb2, events_pb2, survey_pb2
@@ -51,6 +53,21 @@ class Cancelled(Exception):
     pass
 
 
+def _transient(e: BaseException) -> bool:
+    """Errors that pass when a restarted process comes back."""
+    import grpc
+    from kafka.errors import KafkaError
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(e, grpc.RpcError):
+        return e.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        )
+    return isinstance(e, (KafkaError, OperationalError, ConnectionError, TimeoutError))
+
+
 @dataclass
 class _StudyCache:
     spec: StudySpec
@@ -58,6 +75,11 @@ class _StudyCache:
     started: float = field(default_factory=time.time)
     seconds: dict[str, float] = field(default_factory=dict)
     stage_started: dict[str, float] = field(default_factory=dict)
+    finished: set[str] = field(default_factory=set)
+    # Matching is deterministic, so it is computed once per process, not per tick.
+    matched: tuple[Any, Any] | None = None
+    backstories: list[Backstory] | None = None
+    annotated: tuple[dict[str, np.ndarray], np.ndarray] | None = None
 
 
 class Orchestrator:
@@ -98,10 +120,28 @@ class Orchestrator:
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         while not stop.is_set():
-            for st in self.store.list_studies(states=("queued", "running"), limit=1000):
+            active = self.store.list_studies(states=("queued", "running"), limit=1000)
+            for st in active:
                 self.tick(st.id)
+            self._export_metrics([st.id for st in active])
             self.wake.wait(interval)
             self.wake.clear()
+
+    def _export_metrics(self, active: list[str]) -> None:
+        states = {"queued": 0, "running": 0}
+        units: dict[tuple[str, str], int] = {}
+        for sid in active:
+            st = self.store.get_study(sid)
+            if st.state in states:
+                states[st.state] += 1
+                for stage, (done, total) in self.progress.get(sid, {}).items():
+                    units[(stage, "done")] = units.get((stage, "done"), 0) + done
+                    units[(stage, "total")] = units.get((stage, "total"), 0) + total
+        for state, n in states.items():
+            metrics.STUDIES_ACTIVE.labels(state).set(n)
+        for stage in STAGES:
+            for kind in ("done", "total"):
+                metrics.STUDY_UNITS.labels(stage, kind).set(units.get((stage, kind), 0))
 
     def tick(self, study_id: str) -> None:
         st = self.store.get_study(study_id)
@@ -116,9 +156,21 @@ class Orchestrator:
                 self.store.set_state(study_id, "running", stage="backstory")
             self._advance(study_id, c)
         except Exception as e:
+            if _transient(e):
+                # A service, the broker or the store is briefly unreachable
+                # (restarting, rescheduled): the next tick tries again.
+                log.warning("study %s waits: %s: %s", study_id, type(e).__name__, e)
+                self._sent.clear()
+                return
             log.exception("study %s failed", study_id)
             self.store.set_state(study_id, "failed", error=f"{type(e).__name__}: {e}")
+            metrics.STUDIES.labels("failed").inc()
             self._cache.pop(study_id, None)
+
+    def resync(self) -> None:
+        """Forget what was sent: the next tick enqueues every missing unit again."""
+        self._sent.clear()
+        self.wake.set()
 
     # -- helpers -------------------------------------------------------------
 
@@ -133,13 +185,20 @@ class Orchestrator:
 
     def _progress(self, study_id: str, stage: str, done: int, total: int, c: _StudyCache) -> None:
         self.progress.setdefault(study_id, {})[stage] = (done, total)
+        if stage in c.finished:
+            return  # a finished stage's time is final; ticks keep reporting it
         now = time.time()
         c.stage_started.setdefault(stage, now)
         c.seconds[stage] = now - c.stage_started[stage]
+        if done >= total:
+            c.finished.add(stage)
 
     def _advance(self, study_id: str, c: _StudyCache) -> None:
         spec, humans = c.spec, c.humans
-        backstories = self._backstories(study_id, c)
+        # Finished stages are read from the store once per process, not per tick.
+        if c.backstories is None:
+            c.backstories = self._backstories(study_id, c)
+        backstories = c.backstories
         if backstories is None:
             return
         personas = [b for b in backstories if b.accepted]
@@ -148,8 +207,12 @@ class Orchestrator:
                 f"only {len(personas)} of {len(backstories)} backstories passed the critic"
             )
         traits = spec.traits()
-        ann = self.store.results(study_id, "annotate")
-        missing = [k for k in range(len(personas)) if f"persona/{k}" not in ann]
+        ann_keys = self.store.result_keys(study_id, "annotate") if c.annotated is None else set()
+        missing = (
+            []
+            if c.annotated is not None
+            else [k for k in range(len(personas)) if f"persona/{k}" not in ann_keys]
+        )
         self._progress(study_id, "annotate", len(personas) - len(missing), len(personas), c)
         if missing:
             self.store.set_stage(study_id, "annotate")
@@ -161,46 +224,63 @@ class Orchestrator:
                     samples=spec.demographics.samples,
                     seed=derive_seed(spec.seed, "annotate"),
                     index=k,
+                    orders=list(spec.demographics.orders),
                 )
                 self._send(study_id, "annotate", f"persona/{k}", events_pb2.WorkItem(annotate=req))
             return
-        fine = {
-            t: np.array([ann[f"persona/{k}"]["traits"][t] for k in range(len(personas))])
-            for t in traits
-        }
-        ann_comp = np.array([ann[f"persona/{k}"]["compliance"] for k in range(len(personas))])
+        if c.annotated is None:
+            ann = self.store.results(study_id, "annotate")
+            c.annotated = (
+                {
+                    t: np.array([ann[f"persona/{k}"]["traits"][t] for k in range(len(personas))])
+                    for t in traits
+                },
+                np.array([ann[f"persona/{k}"]["compliance"] for k in range(len(personas))]),
+            )
+        fine, ann_comp = c.annotated
 
-        self.store.set_stage(study_id, "matching")
-        coarse = persona_categories(spec, humans, fine)
-        matchings, diags = run_matchings(spec, humans, coarse, self.match_fn)
-        self._progress(study_id, "matching", 1, 1, c)
+        if c.matched is None:
+            self.store.set_stage(study_id, "matching")
+            coarse = persona_categories(spec, humans, fine)
+            c.matched = run_matchings(spec, humans, coarse, self.match_fn)
+            self._progress(study_id, "matching", 1, 1, c)
+        matchings, diags = c.matched
+        diags = dict(diags)
 
         items = humans.items
         ks = humans.responses.ks
         anthology = "anthology" in spec.conditioning
         baselines = [m for m in spec.conditioning if m != "anthology"]
-        units: dict[str, tuple[str, int, str]] = {}
+        units: dict[str, tuple[str, int, str, list[Any]]] = {}
         if anthology:
             for k, b in enumerate(personas):
-                units[f"anthology/{k}"] = ("anthology", k, b.text)
+                units[f"anthology/{k}"] = ("anthology", k, b.text, list(items))
         for method in baselines:
             for h in range(humans.n):
                 units[f"{method}/{h}"] = (
                     method,
                     h,
                     baseline_context(method, human_demographics(humans, h)),
+                    list(items),
                 )
-        got = self.store.results(study_id, "survey")
-        missing_units = [u for u in units if u not in got]
+        ho_units = higher_order.units(spec.higher_order, fine["party"]) if spec.higher_order else []
+        for hu in ho_units:
+            units[f"higher_order/{hu.persona}"] = (
+                "higher_order",
+                hu.persona,
+                personas[hu.persona].text,
+                hu.items,
+            )
+        got_keys = self.store.result_keys(study_id, "survey")
+        missing_units = [u for u in units if u not in got_keys]
         self._progress(study_id, "survey", len(units) - len(missing_units), len(units), c)
         if missing_units:
             self.store.set_stage(study_id, "survey")
-            pitems = [item_to_proto(it) for it in items]
             for u in missing_units:
-                method, idx, context = units[u]
+                method, idx, context, unit_items = units[u]
                 req = survey_pb2.AnswerRequest(
                     context=context,
-                    items=pitems,
+                    items=[item_to_proto(it) for it in unit_items],
                     orders=list(spec.answers.orders),
                     mode=spec.answers.mode,
                     seed=derive_seed(spec.seed, "survey", method),
@@ -210,6 +290,7 @@ class Orchestrator:
                 )
                 self._send(study_id, "survey", u, events_pb2.WorkItem(survey=req))
             return
+        got = self.store.results(study_id, "survey")
         kmax = int(ks.max())
 
         def gather(prefix: str, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -230,6 +311,15 @@ class Orchestrator:
         for method in baselines:
             base_answers[method], base_comp[method] = gather(method, humans.n)
 
+        ho = None
+        if spec.higher_order is not None:
+            ho = higher_order.gap_table(
+                spec.higher_order,
+                ho_units,
+                {hu.persona: got[f"higher_order/{hu.persona}"]["probs"] for hu in ho_units},
+                derive_seed(spec.seed, "higher-order-bootstrap"),
+                spec.evaluation.level,
+            )
         self.store.set_stage(study_id, "metrics")
         result = finish(
             spec,
@@ -246,6 +336,7 @@ class Orchestrator:
             dict(c.seconds),
             self.compare_fn,
             self.split_half_fn,
+            higher_order=ho,
         )
         ledger = UsageLedger()
         for stage, u in self.store.usage(study_id).items():
@@ -285,6 +376,7 @@ class Orchestrator:
             )
         self._progress(study_id, "metrics", 1, 1, c)
         self.store.set_state(study_id, "succeeded", stage="done")
+        metrics.STUDIES.labels("succeeded").inc()
         self.last_result = result
         self._cache.pop(study_id, None)
 

@@ -12,8 +12,8 @@ from prometheus_client import start_http_server
 
 from silico.llm import CompletionsClient, ResponseCache
 from silico.runtime import kafka as k
-from silico.runtime import logs
-from silico.runtime.grpc_server import serve, wait_for_shutdown
+from silico.runtime import logs, metrics
+from silico.runtime.grpc_server import Tls, serve, wait_for_shutdown
 from silico.runtime.settings import ServiceSettings
 from silico.store import Store
 from silico.v1 import events_pb2
@@ -33,13 +33,14 @@ def make_lm(settings: ServiceSettings) -> CompletionsClient:
 def usage_delta(lm: CompletionsClient, before: dict[str, Any]) -> dict[str, int]:
     """Tokens spent since ``before`` (a ledger snapshot), summed over stages."""
     after = lm.ledger.snapshot()
-    out = {"calls": 0, "prompt": 0, "cached": 0, "generated": 0}
+    out = {"calls": 0, "prompt": 0, "cached": 0, "generated": 0, "cache_hits": 0}
     for stage, u in after.items():
         b = before.get(stage)
         out["calls"] += u.calls - (b.calls if b else 0)
         out["prompt"] += u.prompt - (b.prompt if b else 0)
         out["cached"] += u.cached - (b.cached if b else 0)
         out["generated"] += u.generated - (b.generated if b else 0)
+        out["cache_hits"] += u.cache_hits - (b.cache_hits if b else 0)
     return out
 
 
@@ -60,14 +61,27 @@ def run_service(
     worker: Callable[[ServiceSettings], Callable[[bytes], tuple[str, bool]]] | None = None,
     stage: str | None = None,
     background: Callable[[ServiceSettings, threading.Event], None] | None = None,
+    worker_concurrency: int | None = None,
 ) -> int:
-    """Run one service until SIGTERM."""
+    """Run one service until SIGTERM.
+
+    ``worker_concurrency`` is the service's own default for units handled at
+    once (``SILICO_WORKER_CONCURRENCY`` overrides it).
+    """
     settings = ServiceSettings()
     log = logs.setup(name, settings.log_level)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.grpc_host)
+    tls = None
+    if settings.tls_cert or settings.tls_key:
+        tls = Tls(settings.tls_cert, settings.tls_key, settings.tls_ca or None)
     served = serve(
-        lambda s: register(s, settings), service_names, settings.grpc_port, settings.grpc_host
+        lambda s: register(s, settings),
+        service_names,
+        settings.grpc_port,
+        settings.grpc_host,
+        tls=tls,
+        probe_port=settings.probe_port,
     )
     log.info("serving %s on %s:%d", ",".join(service_names), settings.grpc_host, served.port)
     stop = threading.Event()
@@ -78,6 +92,11 @@ def run_service(
         t = threading.Thread(
             target=k.run_worker,
             args=(stage, settings.kafka, handle, announce(stage), stop),
+            kwargs={
+                "concurrency": settings.worker_concurrency
+                if "worker_concurrency" in settings.model_fields_set or worker_concurrency is None
+                else worker_concurrency
+            },
             name=f"{stage}-worker",
         )
         t.start()
@@ -91,6 +110,24 @@ def run_service(
     for t in threads:
         t.join(timeout=30)
     return 0
+
+
+def channel(addr: str, settings: ServiceSettings) -> grpc.Channel:
+    """A channel to another service: mutual TLS when the settings name a CA."""
+    opts = [
+        ("grpc.max_receive_message_length", 64 << 20),
+        ("grpc.max_send_message_length", 64 << 20),
+    ]
+    if not settings.tls_ca:
+        return grpc.insecure_channel(addr, options=opts)
+    from pathlib import Path
+
+    creds = grpc.ssl_channel_credentials(
+        Path(settings.tls_ca).read_bytes(),
+        Path(settings.tls_key).read_bytes() if settings.tls_key else None,
+        Path(settings.tls_cert).read_bytes() if settings.tls_cert else None,
+    )
+    return grpc.secure_channel(addr, creds, options=opts)
 
 
 def open_store(settings: ServiceSettings) -> Store:
@@ -128,13 +165,10 @@ def unit_handler(
             payload = compute(getattr(item, task))
         except ValidationError as e:
             raise k.PoisonMessage(str(e)) from None
-        store.put_result(
-            item.study_id,
-            stage,
-            item.unit_key,
-            payload,
-            usage_delta(lm, before) if lm is not None else None,
-        )
+        usage = usage_delta(lm, before) if lm is not None else None
+        store.put_result(item.study_id, stage, item.unit_key, payload, usage)
+        if usage is not None:
+            metrics.record_usage(stage, usage)
         return key, False
 
     return handle

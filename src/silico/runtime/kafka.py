@@ -11,12 +11,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from silico.llm import ModelServerError
@@ -131,7 +133,9 @@ class Producer:
             self._reset()
 
 
-def make_consumer(bootstrap: str, topics: list[str], group: str) -> KafkaConsumer:
+def make_consumer(
+    bootstrap: str, topics: list[str], group: str, max_records: int = 1
+) -> KafkaConsumer:
     # A short session timeout makes a consumer-group join take about a second
     # (the default ~24 s stalls every start and restart).
     return KafkaConsumer(
@@ -142,9 +146,11 @@ def make_consumer(bootstrap: str, topics: list[str], group: str) -> KafkaConsume
         auto_offset_reset="earliest",
         session_timeout_ms=2000,
         heartbeat_interval_ms=500,
-        max_poll_records=1,
+        max_poll_records=max_records,
         max_poll_interval_ms=900_000,
         request_timeout_ms=30_000,
+        # Notice re-created topics (after a broker restart) within seconds.
+        metadata_max_age_ms=5000,
     )
 
 
@@ -160,6 +166,9 @@ class WorkerStats:
     retried: int = 0
 
 
+_OK, _DEAD, _RETRY = "ok", "dead_letter", "retry"
+
+
 def run_worker(
     stage: str,
     bootstrap: str,
@@ -168,6 +177,7 @@ def run_worker(
     stop: threading.Event,
     group: str | None = None,
     retry_pause: float = 2.0,
+    concurrency: int = 1,
 ) -> WorkerStats:
     """The poll loop of a stage worker.
 
@@ -176,57 +186,97 @@ def run_worker(
     never succeed (sent to ``<topic>.dlq``) and any other exception for
     transient failures (the message is re-read after ``retry_pause``).
     ``announce(unit_key, ok)`` builds the result event.
+
+    Up to ``concurrency`` messages of one poll are handled at once, so that
+    the model server can batch their requests as it does for the in-process
+    runner. Offsets are committed per partition only up to the first message
+    that has not finished; the consumer seeks back to it, and messages after
+    it that did finish are redelivered and found already stored.
     """
     stats = WorkerStats()
     producer = Producer(bootstrap)
     consumer: KafkaConsumer | None = None
     topic = requests_topic(stage)
-    while not stop.is_set():
+    pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix=f"{stage}-unit")
+    stats_lock = threading.Lock()
+
+    def process(msg: Any) -> str:
+        t0 = time.perf_counter()
         try:
-            if consumer is None:
-                consumer = make_consumer(bootstrap, [topic], group or f"silico-{stage}")
-            batch = consumer.poll(timeout_ms=1000)
-        except KafkaError as e:
-            log.warning("consumer error (%s); reconnecting", e)
-            _close(consumer)
-            consumer = None
-            time.sleep(1)
-            continue
-        for tp, messages in batch.items():
-            for msg in messages:
-                t0 = time.perf_counter()
-                try:
-                    key, stored = handle(msg.value)
-                except PoisonMessage as e:
-                    log.error("poison message at %s:%d: %s", tp.topic, msg.offset, e)
-                    producer.send(
-                        dlq_topic(stage), (msg.key or b"").decode(errors="replace"), msg.value
+            key, stored = handle(msg.value)
+        except PoisonMessage as e:
+            log.error("poison message at %s:%d: %s", msg.topic, msg.offset, e)
+            producer.send(dlq_topic(stage), (msg.key or b"").decode(errors="replace"), msg.value)
+            with stats_lock:
+                stats.dead_lettered += 1
+            PROCESSED.labels(stage, "dead_letter").inc()
+            return _DEAD
+        except Exception as e:
+            transient = isinstance(e, ModelServerError)
+            log.warning(
+                "unit failed (%s%s); will retry",
+                type(e).__name__,
+                ": model server" if transient else f": {e}",
+            )
+            with stats_lock:
+                stats.retried += 1
+            PROCESSED.labels(stage, "retry").inc()
+            return _RETRY
+        producer.send(results_topic(stage), key, announce(key, True))
+        with stats_lock:
+            stats.processed += 1
+            stats.redelivered += int(stored)
+        PROCESSED.labels(stage, "redelivered" if stored else "processed").inc()
+        PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - t0)
+        return _OK
+
+    try:
+        while not stop.is_set():
+            try:
+                if consumer is None:
+                    consumer = make_consumer(
+                        bootstrap, [topic], group or f"silico-{stage}", max(1, concurrency)
                     )
-                    stats.dead_lettered += 1
-                    PROCESSED.labels(stage, "dead_letter").inc()
-                    consumer.commit()
+                batch = consumer.poll(timeout_ms=1000)
+                if not batch:
+                    _update_lag(consumer, stage)
                     continue
-                except Exception as e:
-                    transient = isinstance(e, ModelServerError)
-                    log.warning(
-                        "unit failed (%s%s); will retry",
-                        type(e).__name__,
-                        ": model server" if transient else f": {e}",
+                futures = {
+                    tp: [(m.offset, pool.submit(process, m)) for m in msgs]
+                    for tp, msgs in batch.items()
+                }
+                commit: dict[TopicPartition, OffsetAndMetadata] = {}
+                retry = False
+                for tp, outcomes in futures.items():
+                    first_unfinished = None
+                    for offset, fut in outcomes:
+                        try:
+                            outcome = fut.result()
+                        except Exception as e:  # a failed produce: retry the unit
+                            log.warning("unit at %s:%d not announced (%s)", tp, offset, e)
+                            outcome = _RETRY
+                        if outcome == _RETRY and first_unfinished is None:
+                            first_unfinished = offset
+                    last = outcomes[-1][0] + 1
+                    commit[tp] = OffsetAndMetadata(
+                        last if first_unfinished is None else first_unfinished, "", -1
                     )
-                    stats.retried += 1
-                    PROCESSED.labels(stage, "retry").inc()
-                    consumer.seek(tp, msg.offset)
+                    if first_unfinished is not None:
+                        consumer.seek(tp, first_unfinished)
+                        retry = True
+                consumer.commit(commit)
+                _update_lag(consumer, stage)
+                if retry:
                     stop.wait(retry_pause)
-                    break
-                producer.send(results_topic(stage), key, announce(key, True))
-                consumer.commit()
-                stats.processed += 1
-                stats.redelivered += int(stored)
-                PROCESSED.labels(stage, "redelivered" if stored else "processed").inc()
-                PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - t0)
-        _update_lag(consumer, stage)
-    _close(consumer)
-    producer.close()
+            except KafkaError as e:
+                log.warning("consumer error (%s); reconnecting", e)
+                _close(consumer)
+                consumer = None
+                stop.wait(1)
+    finally:
+        pool.shutdown(wait=True)
+        _close(consumer)
+        producer.close()
     return stats
 
 

@@ -21,15 +21,15 @@ class ServiceSettings(BaseSettings):
     model_url: str = Field("", description="OpenAI-compatible API root of the model server.")
     model_name: str = Field("smollm2-135m-instruct", description="Served model name.")
     model_concurrency: int = Field(16, description="Requests in flight to the model server.")
+    worker_concurrency: int = Field(
+        16, description="Kafka messages a stage worker handles at once."
+    )
     model_retries: int = Field(4, description="Client retries on connection errors and 5xx.")
     response_cache: str = Field(
         "", description="SQLite file of the shared response cache; empty: none."
     )
     reports_dir: str = Field(
         ".silico/reports", description="Where the study service writes reports."
-    )
-    critic_addr: str = Field(
-        "", description="host:port of the CriticService (for the backstory worker)."
     )
     matching_addr: str = Field(
         "", description="host:port of the MatchingService (for the study service)."
@@ -39,5 +39,22 @@ class ServiceSettings(BaseSettings):
     )
     redeliver_after_s: float = Field(
         120.0, description="Re-enqueue a unit with no stored result after this long."
+    )
+    tls_cert: str = Field("", description="Server certificate (PEM); with tls_key: serve TLS.")
+    tls_key: str = Field("", description="Server private key (PEM).")
+    tls_ca: str = Field(
+        "",
+        description="CA (PEM) for mutual TLS: clients must present a certificate it "
+        "signed, and calls to other services verify them against it.",
+    )
+    probe_port: int = Field(
+        0, description="Plaintext health-only gRPC port for kubelet probes (0: none)."
+    )
+    auth: bool = Field(False, description="Require a tenant API token on every StudyService call.")
+    data_root: str = Field(
+        "", description="With auth: a tenant's human data must lie under <data_root>/<tenant>/."
+    )
+    public_data: str = Field(
+        "", description="With auth: folders (':'-separated) of data every tenant may read."
     )
     log_level: str = Field("INFO")

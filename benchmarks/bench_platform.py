@@ -1,0 +1,76 @@
+"""The same study through services + Kafka and in-process: the ratio of wall times.
+
+Both runs are cold (no response cache) and each gets a freshly started model
+server, so neither inherits the other's prefix cache. The study is the tiny
+CCES spec; its wall time is dominated by model work, which is what the
+platform must not slow down.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import yaml
+
+from silico.llm import CompletionsClient
+from silico.local.procs import start_model_server
+from silico.local.stack import up
+from silico.pipeline.runner import run_study
+from silico.pipeline.spec import load_spec
+from silico.v1 import common_pb2, study_pb2, study_pb2_grpc
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = REPO / "pipelines" / "studies" / "tiny.yaml"
+
+
+def _in_process(home: Path) -> float:
+    spec = load_spec(SPEC)
+    server = start_model_server(home / "logs-inproc")
+    try:
+        with CompletionsClient(server.base_url, spec.model.name, concurrency=16) as lm:
+            t0 = time.perf_counter()
+            run_study(spec, lm)
+            return time.perf_counter() - t0
+    finally:
+        server.stop()
+
+
+def _distributed(home: Path) -> tuple[float, float]:
+    t_up = time.perf_counter()
+    stack = up(home / "stack", response_cache=False)
+    started = time.perf_counter() - t_up
+    try:
+        stub = study_pb2_grpc.StudyServiceStub(grpc.insecure_channel(stack.study_addr))
+        spec_yaml = yaml.safe_dump(load_spec(SPEC).model_dump(mode="json"))
+        t0 = time.perf_counter()
+        st = stub.SubmitStudy(study_pb2.SubmitStudyRequest(spec_yaml=spec_yaml))
+        last = None
+        for ev in stub.WatchStudy(study_pb2.WatchStudyRequest(study_id=st.id), timeout=3600):
+            last = ev
+        wall = time.perf_counter() - t0
+        if last is None or last.study.state != common_pb2.STUDY_STATE_SUCCEEDED:
+            raise RuntimeError(f"distributed study did not succeed: {last}")
+        return wall, started
+    finally:
+        stack.stop()
+
+
+def bench_platform_overhead() -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as d:
+        home = Path(d)
+        inproc = _in_process(home)
+        dist, startup = _distributed(home)
+    return {
+        "study": SPEC.name,
+        "in_process_s": round(inproc, 1),
+        "services_kafka_s": round(dist, 1),
+        "stack_startup_s (not counted)": round(startup, 1),
+        "ratio": round(dist / inproc, 3),
+        "goal": "ratio <= 1.10",
+    }
+
+
+BENCHMARKS = {"platform_overhead": bench_platform_overhead}
