@@ -55,7 +55,18 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+# Throughput of the embedded SmolLM2 server on 2 CPU cores (make bench):
+# prompt tokens prefilled per second, and tokens generated per second with
+# 16 generations batched. Used only to estimate a plan.
+EMBEDDED_PREFILL_TPS = 400.0
+EMBEDDED_DECODE_TPS = 55.0
+BACKSTORY_PROMPT_TOKENS = 60  # the "Tell me about yourself" prompt
+QUESTION_TOKENS = 70  # one survey or demographic question with its options
+CRITIC_PROMPT_TOKENS = 120  # the critic's instructions around a backstory
+
+
 def _plan(spec: Any) -> dict[str, Any]:
+    """The work a study will do, with token and time estimates on the embedded model."""
     from silico.pipeline.runner import load_humans
 
     humans = load_humans(spec)
@@ -64,45 +75,85 @@ def _plan(spec: Any) -> dict[str, Any]:
     n_items = len(spec.questionnaire.items)
     orders = len(spec.answers.orders)
     baselines = [c for c in spec.conditioning if c != "anthology"]
-    scoring = (
-        bs.count * len(traits)
-        + bs.count * n_items * orders
-        + len(baselines) * humans.n * n_items * orders
+    anthology = "anthology" in spec.conditioning
+    story = bs.max_tokens * 0.9  # most stories run close to the cap
+    gen_tokens = bs.count * bs.max_tokens * (1.15 if spec.critic.enabled else 1.0)
+    critic_prompt = (
+        bs.count * (story + CRITIC_PROMPT_TOKENS)
+        if spec.critic.enabled and spec.critic.use_model
+        else 0
     )
+    annotate_prompts = bs.count * len(traits)
+    survey_prompts = (bs.count if anthology else 0) * n_items * orders
+    baseline_prompts = len(baselines) * humans.n * n_items * orders
+    if spec.higher_order is not None:
+        # Every persona at most (the partisan ones answer), four variants per item.
+        survey_prompts += bs.count * len(spec.higher_order.items) * 4 * orders
+    # The backstory is prefilled once per persona and reused for its questions.
+    prefill = (
+        bs.count * BACKSTORY_PROMPT_TOKENS
+        + critic_prompt
+        + bs.count * story * (1 + (1 if anthology else 0))
+        + (annotate_prompts + survey_prompts) * QUESTION_TOKENS
+        + baseline_prompts * (QUESTION_TOKENS + 60)
+    )
+    seconds = prefill / EMBEDDED_PREFILL_TPS + gen_tokens / EMBEDDED_DECODE_TPS
     return {
         "study": spec.name,
         "humans": humans.n,
         "backstories": bs.count,
-        "backstory_tokens_max": bs.count * bs.max_tokens,
         "traits": traits,
         "items": n_items,
         "conditioning": spec.conditioning,
         "matching": spec.matching.methods,
-        "scoring_prompts": scoring,
+        "model_calls": int(
+            bs.count * (2 if spec.critic.use_model else 1)
+            + annotate_prompts
+            + survey_prompts
+            + baseline_prompts
+        ),
+        "scoring_prompts": annotate_prompts + survey_prompts + baseline_prompts,
+        "est_prompt_tokens": int(prefill),
+        "est_generated_tokens": int(gen_tokens),
+        "est_minutes_embedded_cpu": round(seconds / 60, 1),
     }
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from silico.pipeline.spec import load_spec
 
-    spec = load_spec(args.spec, args.data_dir)
-    plan = _plan(spec)
-    print(f"{args.spec}: valid")
-    for k, v in plan.items():
-        print(f"  {k:<22} {v}")
+    _print_plan(args.spec, load_spec(args.spec, args.data_dir))
     return 0
 
 
+HEADLINE_COLS = ["method", "wd", "wd_norm", "frobenius", "cbs", "alpha_virtual", "alpha_human"]
+
+
+def _print_headline(table: Any, report: Path, t0: float) -> None:
+    print()
+    cols = [c for c in HEADLINE_COLS if c in table.columns]
+    print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"\nreport: {report}  (metrics.json, tables/, data/, plots/ beside it)")
+    print(f"wall time: {time.monotonic() - t0:.0f}s")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from silico.llm import CompletionsClient, ResponseCache
-    from silico.local.procs import start_model_server
-    from silico.pipeline.runner import run_study
     from silico.pipeline.spec import load_spec
-    from silico.report import write_report
-    from silico.report._tables import headline
 
     spec = load_spec(args.spec, args.data_dir)
     out = Path(args.out or f"reports/{spec.name}")
+    if args.in_process:
+        return _run_in_process(args, spec, out)
+    return _run_on_stack(args, spec, out)
+
+
+def _run_in_process(args: argparse.Namespace, spec: Any, out: Path) -> int:
+    from silico.llm import CompletionsClient, ResponseCache
+    from silico.local.procs import start_model_server
+    from silico.pipeline.runner import run_study
+    from silico.report import write_report
+    from silico.report._tables import headline
+
     state = Path(args.state_dir)
     server = None
     base_url = args.model_url or spec.model.base_url
@@ -130,13 +181,78 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
-    table = headline(result)
-    cols = ["method", "wd", "wd_norm", "frobenius", "cbs", "alpha_virtual", "alpha_human"]
-    print()
-    print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"\nreport: {path / 'report.html'}  (metrics.json, tables/, data/, plots/ beside it)")
-    print(f"wall time: {time.monotonic() - t0:.0f}s")
+    _print_headline(headline(result), path / "report.html", t0)
     return 0
+
+
+def _stack_running(state: Path) -> str | None:
+    """The StudyService address of a running local stack in ``state``, if any."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    f = state / "stack.json"
+    if not f.is_file():
+        return None
+    addr = str(json.loads(f.read_text())["study"])
+    try:
+        with grpc.insecure_channel(addr) as ch:
+            r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        return addr if r.status == health_pb2.HealthCheckResponse.SERVING else None
+    except grpc.RpcError:
+        return None
+
+
+def _run_on_stack(args: argparse.Namespace, spec: Any, out: Path) -> int:
+    """Start the local stack (unless one is running), submit, watch, fetch the report."""
+    from silico.client import Client
+    from silico.local.stack import up
+
+    state = Path(args.state_dir)
+    t0 = time.monotonic()
+    stack = None
+    addr = _stack_running(state)
+    if addr is None:
+        print(
+            "starting the local stack: broker, model server, every service "
+            "(first start converts the GGUF weights once)...",
+            file=sys.stderr,
+        )
+        stack = up(
+            state,
+            model_url=args.model_url or spec.model.base_url,
+            response_cache=not args.no_cache,
+            threads=args.threads,
+        )
+        addr = stack.study_addr
+        print(f"stack up in {time.monotonic() - t0:.0f}s; StudyService at {addr}", file=sys.stderr)
+    else:
+        print(f"using the running stack at {addr}", file=sys.stderr)
+    try:
+        with Client(addr) as client:
+            study = client.submit(spec)
+            print(f"submitted study {study.id}", file=sys.stderr)
+            client.wait(study.id, on_progress=_StudyProgress())
+            report = client.report(study.id, out)
+            res = client.results(study.id)
+    finally:
+        if stack is not None:
+            stack.stop()
+    _print_headline(res.tables["headline"], report, t0)
+    return 0
+
+
+class _StudyProgress:
+    """Feeds WatchStudy events into the per-stage :class:`Progress` display."""
+
+    def __init__(self) -> None:
+        self.bars = Progress()
+        self.seen: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, info: Any) -> None:
+        for stage, (done, total) in info.progress.items():
+            if self.seen.get(stage) != (done, total):
+                self.seen[stage] = (done, total)
+                self.bars(stage, done, total)
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -165,44 +281,117 @@ def _cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _study_addr(args: argparse.Namespace) -> str:
-    if args.addr:
-        return str(args.addr)
-    state = Path(args.state_dir) / "stack.json"
-    if not state.exists():
-        raise SilicoError(
-            "no running stack found (start one with `silico up`, or pass --addr HOST:PORT)"
-        )
-    return str(json.loads(state.read_text())["study"])
+def _client(args: argparse.Namespace) -> Any:
+    from silico.client import Client
+
+    return Client(
+        args.addr,
+        token=args.token,
+        tls_ca=args.tls_ca,
+        config=args.config,
+        state_dir=args.state_dir,
+    )
+
+
+def _print_plan(path: str, spec: Any) -> None:
+    print(f"{path}: valid")
+    for k, v in _plan(spec).items():
+        print(f"  {k:<26} {v}")
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    import grpc
-    import yaml
+    if args.dry_run:
+        from silico.pipeline.spec import load_spec
 
-    from silico.pipeline.spec import load_spec
-    from silico.v1 import common_pb2, study_pb2, study_pb2_grpc
+        _print_plan(args.spec, load_spec(args.spec, args.data_dir))
+        print("dry run: nothing submitted")
+        return 0
+    with _client(args) as c:
+        study = c.submit(args.spec, args.data_dir)
+        print(study.id)
+        if args.watch:
+            return _watch(c, study.id)
+    return 0
 
-    spec = load_spec(args.spec, args.data_dir)
-    stub = study_pb2_grpc.StudyServiceStub(grpc.insecure_channel(_study_addr(args)))
-    try:
-        st = stub.SubmitStudy(
-            study_pb2.SubmitStudyRequest(spec_yaml=yaml.safe_dump(spec.model_dump(mode="json")))
-        )
-        print(f"submitted {st.id}")
-        if not args.watch:
-            return 0
-        last = None
-        for ev in stub.WatchStudy(study_pb2.WatchStudyRequest(study_id=st.id)):
-            prog = "  ".join(f"{p.stage} {p.done}/{p.total}" for p in ev.study.progress)
-            line = f"{ev.study.id} {common_pb2.StudyState.Name(ev.study.state)} {prog}"
-            if line != last:
-                print(line, flush=True)
-                last = line
-        if ev.study.error:
-            raise SilicoError(f"study {st.id} failed: {ev.study.error}")
-    except grpc.RpcError as e:
-        raise SilicoError(f"{e.code().name}: {e.details()}") from None
+
+def _watch(c: Any, study_id: str) -> int:
+    info = c.wait(study_id, on_progress=_StudyProgress())
+    print(f"{info.id} {info.state}")
+    return 0
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        return _watch(c, args.study_id)
+
+
+def _info_line(s: Any) -> str:
+    prog = " ".join(f"{k}={d}/{t}" for k, (d, t) in s.progress.items())
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created))
+    err = f"  error: {s.error}" if s.error else ""
+    return f"{s.id}  {s.name:<20} {s.state:<10} {when}  {prog}{err}"
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        print(_info_line(c.get(args.study_id)))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        for s in c.list(args.limit):
+            print(_info_line(s))
+    return 0
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        print(_info_line(c.cancel(args.study_id)))
+    return 0
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        res = c.results(args.study_id)
+    written = res.save(args.out, args.format)
+    print(f"{len(written)} files written to {args.out}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        path = c.report(args.study_id, args.out)
+    print(f"report: {path}")
+    return 0
+
+
+def _connection_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--addr", help="StudyService host:port (default: SILICO_ADDR, config, local stack)"
+    )
+    p.add_argument("--token", help="API token (default: SILICO_TOKEN or the config file)")
+    p.add_argument("--tls-ca", help="CA certificate to verify the server (enables TLS)")
+    p.add_argument("--config", help="config file (default ~/.config/silico/config.yaml)")
+    p.add_argument("--state-dir", default=str(DEFAULT_STATE), help="local stack state folder")
+
+
+def _cmd_tenant(args: argparse.Namespace) -> int:
+    from silico.store import Store
+
+    url = (
+        args.store_url
+        or os.environ.get("SILICO_STORE_URL")
+        or (f"sqlite:///{Path(args.state_dir) / 'silico.db'}")
+    )
+    token = Store(url).create_tenant(
+        args.name,
+        max_active_studies=args.max_active_studies,
+        max_humans=args.max_humans,
+        max_backstories=args.max_backstories,
+    )
+    print(f"tenant {args.name} created; its API token (shown once, stored hashed):")
+    print(token)
     return 0
 
 
@@ -217,7 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--in-process",
         action="store_true",
-        help="run the stages in this process (no broker, no services)",
+        help="run the stages in this process (no broker, no services); "
+        "default: through the local stack, started if none is running",
     )
     p.add_argument("--out", help="report folder (default: reports/<study name>)")
     p.add_argument("--data-dir", help="folder holding the data CSV and codebook named in the spec")
@@ -255,13 +445,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", default=str(DEFAULT_STATE))
     p.set_defaults(fn=_cmd_down)
 
-    p = sub.add_parser("submit", help="submit a study to the running stack")
+    p = sub.add_parser("submit", help="submit a study to a running installation")
     p.add_argument("spec")
     p.add_argument("--watch", action="store_true", help="follow its progress until it ends")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the spec and print the planned work and estimates; submit nothing",
+    )
     p.add_argument("--data-dir")
-    p.add_argument("--addr", help="StudyService host:port (default: the local stack's)")
-    p.add_argument("--state-dir", default=str(DEFAULT_STATE))
+    _connection_flags(p)
     p.set_defaults(fn=_cmd_submit)
+
+    for name, fn, help_ in (
+        ("watch", _cmd_watch, "follow a study's progress until it ends"),
+        ("status", _cmd_status, "show a study's state and progress"),
+        ("cancel", _cmd_cancel, "cancel a study"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("study_id")
+        _connection_flags(p)
+        p.set_defaults(fn=fn)
+
+    p = sub.add_parser("list", help="list studies")
+    p.add_argument("--limit", type=int, default=50)
+    _connection_flags(p)
+    p.set_defaults(fn=_cmd_list)
+
+    p = sub.add_parser("results", help="download a finished study's tables and data")
+    p.add_argument("study_id")
+    p.add_argument("--out", required=True, help="folder to write into")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    _connection_flags(p)
+    p.set_defaults(fn=_cmd_results)
+
+    p = sub.add_parser("report", help="download a finished study's report folder")
+    p.add_argument("study_id")
+    p.add_argument("--out", required=True, help="folder to write the report into")
+    _connection_flags(p)
+    p.set_defaults(fn=_cmd_report)
+
+    p = sub.add_parser("tenant", help="create a tenant and print its API token (administrators)")
+    p.add_argument("name")
+    p.add_argument(
+        "--store-url", help="study store URL (default: SILICO_STORE_URL, else the local stack's)"
+    )
+    p.add_argument("--state-dir", default=str(DEFAULT_STATE))
+    p.add_argument("--max-active-studies", type=int, default=4)
+    p.add_argument("--max-humans", type=int, default=20000)
+    p.add_argument("--max-backstories", type=int, default=20000)
+    p.set_defaults(fn=_cmd_tenant)
 
     p = sub.add_parser("schema", help="print the JSON Schema of study files")
     p.set_defaults(fn=_cmd_schema)

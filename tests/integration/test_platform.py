@@ -124,34 +124,63 @@ def test_distributed_study_equals_in_process(stack):
                 m,
             )
     assert doc["n_personas"] == len(local.accepted())
+    # The higher-order gaps too (their survey units went over Kafka as well).
+    dist_gaps = {(g["item"], g["party"], g["gap"]): g for g in doc["higher_order"]["gaps"]}
+    for g in local.higher_order["gaps"]:
+        d = dist_gaps[(g["item"], g["party"], g["gap"])]
+        for m in ("value", "d", "value_low", "value_high"):
+            assert (d[m] is None and np.isnan(g[m])) or d[m] == pytest.approx(g[m], abs=1e-9), m
     print(f"distributed study: {distributed_s:.1f}s")
 
 
-def test_cli_submit_watch_and_errors(stack):
+def _cli(*args, timeout=600):
     import subprocess
     import sys
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "silico.cli",
-        "submit",
-        str(TINY),
-        "--watch",
-        "--addr",
-        stack.study_addr,
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    assert "SUCCEEDED" in r.stdout.splitlines()[-1]
-    assert "survey" in r.stdout
-    r = subprocess.run(
-        [sys.executable, "-m", "silico.cli", "submit", str(TINY), "--addr", "127.0.0.1:1"],
+    return subprocess.run(
+        [sys.executable, "-m", "silico.cli", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
+
+
+def test_cli_submit_watch_status_results_report(stack, tmp_path):
+    addr = ["--addr", stack.study_addr]
+    r = _cli("submit", str(TINY), "--watch", *addr)
+    assert r.returncode == 0, r.stderr
+    study_id = r.stdout.splitlines()[0].strip()
+    assert r.stdout.splitlines()[-1] == f"{study_id} succeeded"
+    assert "survey" in r.stderr and "annotate" in r.stderr  # per-stage progress
+
+    r = _cli("status", study_id, *addr)
+    assert r.returncode == 0 and "succeeded" in r.stdout, r.stderr
+    r = _cli("list", *addr)
+    assert r.returncode == 0 and study_id in r.stdout
+
+    r = _cli("results", study_id, "--out", str(tmp_path / "res"), "--format", "csv", *addr)
+    assert r.returncode == 0, r.stderr
+    import pandas as pd
+
+    head = pd.read_csv(tmp_path / "res" / "tables" / "headline.csv")
+    doc = json.loads((tmp_path / "res" / "metrics.json").read_text())
+    assert list(head["method"]) == [row["method"] for row in doc["headline"]]
+    answers = pd.read_csv(tmp_path / "res" / "data" / "answers.csv")
+    assert len(answers) > 0
+
+    r = _cli("report", study_id, "--out", str(tmp_path / "rep"), *addr)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "<img" in html and "lower bound" in html.lower()
+    assert sorted(p.name for p in (tmp_path / "rep" / "plots").glob("*.png"))
+
+    # One clear line and a non-zero exit, never a traceback.
+    r = _cli("submit", str(TINY), "--addr", "127.0.0.1:1", timeout=120)
     assert r.returncode == 2 and "UNAVAILABLE" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("status", "no-such-study", *addr)
+    assert r.returncode == 2 and "NOT_FOUND" in r.stderr and "no-such-study" in r.stderr
+    r = _cli("report", "no-such-study", "--out", str(tmp_path / "x"), *addr)
+    assert r.returncode == 2 and "NOT_FOUND" in r.stderr
 
 
 def test_cancel_and_list(stack):
@@ -166,3 +195,55 @@ def test_cancel_and_list(stack):
     with pytest.raises(grpc.RpcError) as e:
         stub.GetResults(study_pb2.GetResultsRequest(study_id=st.id))
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _scrape(stack, service: str) -> dict[str, float]:
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{stack.ports[service + '_metrics']}/metrics").text
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            key = s.name + "{" + ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) + "}"
+            out[key] = s.value
+    return out
+
+
+def test_metrics_move_during_a_real_study(stack):
+    """Counters scraped from the services' /metrics ports before and after a study."""
+    before = {s: _scrape(stack, s) for s in ("survey", "study", "matching")}
+    stub = _stub(stack)
+    st = stub.SubmitStudy(
+        study_pb2.SubmitStudyRequest(spec_yaml=_spec_yaml().replace("seed: 7", "seed: 9"))
+    )
+    assert wait_done(stub, st.id).study.state == 3
+    after = {s: _scrape(stack, s) for s in ("survey", "study", "matching")}
+
+    def moved(service: str, key: str) -> float:
+        return after[service].get(key, 0.0) - before[service].get(key, 0.0)
+
+    assert moved("survey", "silico_worker_messages_total{outcome=processed,stage=survey}") > 0
+    assert moved("survey", "silico_llm_tokens_total{kind=prompt,stage=survey}") > 0
+    assert moved("study", "silico_studies_total{state=succeeded}") == 1
+    rpc = [k for k in after["matching"] if k.startswith("silico_rpc_requests_total{")]
+    assert any(moved("matching", k) > 0 for k in rpc), rpc
+    # No respondent data in labels: every label value is from a bounded set.
+    for service in after:
+        for key in after[service]:
+            assert "case_id" not in key and "respondent" not in key
+
+
+def test_sdk_results_open_in_pandas(stack):
+    from silico import Client
+
+    with Client(stack.study_addr) as c:
+        done = [s for s in c.list() if s.state == "succeeded"]
+        assert done, "an earlier test ran a study"
+        res = c.results(done[0].id)
+    assert {"headline", "matching", "usage"} <= set(res.tables)
+    assert {"answers", "matchings", "personas"} <= set(res.data)
+    ans = res.data["answers"]
+    assert {m.split("/")[0] for m in ans["method"]} >= {"anthology", "qa"}
+    assert ans["position"].dropna().between(1, 5).all()
+    assert res.usage["prompt_tokens"].sum() > 0

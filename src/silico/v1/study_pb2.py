@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from silico.v1 import common_pb2 as silico_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15silico/v1/study.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\'\n\x12SubmitStudyRequest\x12\x11\n\tspec_yaml\x18\x01 \x01(\t\"#\n\x0fGetStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"%\n\x11WatchStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\">\n\nStudyEvent\x12\x1f\n\x05study\x18\x01 \x01(\x0b\x32\x10.silico.v1.Study\x12\x0f\n\x07message\x18\x02 \x01(\t\"#\n\x12ListStudiesRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"8\n\x13ListStudiesResponse\x12!\n\x07studies\x18\x01 \x03(\x0b\x32\x10.silico.v1.Study\"&\n\x12\x43\x61ncelStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"%\n\x11GetResultsRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"l\n\x12GetResultsResponse\x12\x1f\n\x05study\x18\x01 \x01(\x0b\x32\x10.silico.v1.Study\x12\x14\n\x0cmetrics_json\x18\x02 \x01(\t\x12\x1f\n\x05usage\x18\x03 \x03(\x0b\x32\x10.silico.v1.Usage2\xa6\x03\n\x0cStudyService\x12>\n\x0bSubmitStudy\x12\x1d.silico.v1.SubmitStudyRequest\x1a\x10.silico.v1.Study\x12\x38\n\x08GetStudy\x12\x1a.silico.v1.GetStudyRequest\x1a\x10.silico.v1.Study\x12\x43\n\nWatchStudy\x12\x1c.silico.v1.WatchStudyRequest\x1a\x15.silico.v1.StudyEvent0\x01\x12L\n\x0bListStudies\x12\x1d.silico.v1.ListStudiesRequest\x1a\x1e.silico.v1.ListStudiesResponse\x12>\n\x0b\x43\x61ncelStudy\x12\x1d.silico.v1.CancelStudyRequest\x1a\x10.silico.v1.Study\x12I\n\nGetResults\x12\x1c.silico.v1.GetResultsRequest\x1a\x1d.silico.v1.GetResultsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15silico/v1/study.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\'\n\x12SubmitStudyRequest\x12\x11\n\tspec_yaml\x18\x01 \x01(\t\"#\n\x0fGetStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"%\n\x11WatchStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\">\n\nStudyEvent\x12\x1f\n\x05study\x18\x01 \x01(\x0b\x32\x10.silico.v1.Study\x12\x0f\n\x07message\x18\x02 \x01(\t\"#\n\x12ListStudiesRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"8\n\x13ListStudiesResponse\x12!\n\x07studies\x18\x01 \x03(\x0b\x32\x10.silico.v1.Study\"&\n\x12\x43\x61ncelStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"%\n\x11GetResultsRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"l\n\x12GetResultsResponse\x12\x1f\n\x05study\x18\x01 \x01(\x0b\x32\x10.silico.v1.Study\x12\x14\n\x0cmetrics_json\x18\x02 \x01(\t\x12\x1f\n\x05usage\x18\x03 \x03(\x0b\x32\x10.silico.v1.Usage\"$\n\x10GetReportRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"\"\n\x11GetReportResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x32\xf0\x03\n\x0cStudyService\x12>\n\x0bSubmitStudy\x12\x1d.silico.v1.SubmitStudyRequest\x1a\x10.silico.v1.Study\x12\x38\n\x08GetStudy\x12\x1a.silico.v1.GetStudyRequest\x1a\x10.silico.v1.Study\x12\x43\n\nWatchStudy\x12\x1c.silico.v1.WatchStudyRequest\x1a\x15.silico.v1.StudyEvent0\x01\x12L\n\x0bListStudies\x12\x1d.silico.v1.ListStudiesRequest\x1a\x1e.silico.v1.ListStudiesResponse\x12>\n\x0b\x43\x61ncelStudy\x12\x1d.silico.v1.CancelStudyRequest\x1a\x10.silico.v1.Study\x12I\n\nGetResults\x12\x1c.silico.v1.GetResultsRequest\x1a\x1d.silico.v1.GetResultsResponse\x12H\n\tGetReport\x12\x1b.silico.v1.GetReportRequest\x1a\x1c.silico.v1.GetReportResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,6 +50,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETRESULTSREQUEST']._serialized_end=413
   _globals['_GETRESULTSRESPONSE']._serialized_start=415
   _globals['_GETRESULTSRESPONSE']._serialized_end=523
-  _globals['_STUDYSERVICE']._serialized_start=526
-  _globals['_STUDYSERVICE']._serialized_end=948
+  _globals['_GETREPORTREQUEST']._serialized_start=525
+  _globals['_GETREPORTREQUEST']._serialized_end=561
+  _globals['_GETREPORTRESPONSE']._serialized_start=563
+  _globals['_GETREPORTRESPONSE']._serialized_end=597
+  _globals['_STUDYSERVICE']._serialized_start=600
+  _globals['_STUDYSERVICE']._serialized_end=1096
 # @@protoc_insertion_point(module_scope)

@@ -66,3 +66,15 @@ class GetResultsResponse(_message.Message):
     metrics_json: str
     usage: _containers.RepeatedCompositeFieldContainer[_common_pb2.Usage]
     def __init__(self, study: _Optional[_Union[_common_pb2.Study, _Mapping]] = ..., metrics_json: _Optional[str] = ..., usage: _Optional[_Iterable[_Union[_common_pb2.Usage, _Mapping]]] = ...) -> None: ...
+
+class GetReportRequest(_message.Message):
+    __slots__ = ("study_id",)
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    def __init__(self, study_id: _Optional[str] = ...) -> None: ...
+
+class GetReportResponse(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: bytes
+    def __init__(self, chunk: _Optional[bytes] = ...) -> None: ...

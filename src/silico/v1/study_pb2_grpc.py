@@ -66,6 +66,11 @@ class StudyServiceStub:
                 request_serializer=silico_dot_v1_dot_study__pb2.GetResultsRequest.SerializeToString,
                 response_deserializer=silico_dot_v1_dot_study__pb2.GetResultsResponse.FromString,
                 _registered_method=True)
+        self.GetReport = channel.unary_stream(
+                '/silico.v1.StudyService/GetReport',
+                request_serializer=silico_dot_v1_dot_study__pb2.GetReportRequest.SerializeToString,
+                response_deserializer=silico_dot_v1_dot_study__pb2.GetReportResponse.FromString,
+                _registered_method=True)
 
 
 class StudyServiceServicer:
@@ -109,6 +114,14 @@ class StudyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReport(self, request, context):
+        """The study's report folder (report.html, metrics.json, tables/, data/,
+        plots/) as a gzipped tar archive, in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StudyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +154,11 @@ def add_StudyServiceServicer_to_server(servicer, server):
                     servicer.GetResults,
                     request_deserializer=silico_dot_v1_dot_study__pb2.GetResultsRequest.FromString,
                     response_serializer=silico_dot_v1_dot_study__pb2.GetResultsResponse.SerializeToString,
+            ),
+            'GetReport': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetReport,
+                    request_deserializer=silico_dot_v1_dot_study__pb2.GetReportRequest.FromString,
+                    response_serializer=silico_dot_v1_dot_study__pb2.GetReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +324,33 @@ class StudyService:
             '/silico.v1.StudyService/GetResults',
             silico_dot_v1_dot_study__pb2.GetResultsRequest.SerializeToString,
             silico_dot_v1_dot_study__pb2.GetResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/silico.v1.StudyService/GetReport',
+            silico_dot_v1_dot_study__pb2.GetReportRequest.SerializeToString,
+            silico_dot_v1_dot_study__pb2.GetReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
