@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -15,7 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram
 
-from silico.core.errors import NotFoundError, ValidationError
+from silico.core.errors import NotFoundError, SilicoError, ValidationError
 from silico.llm import ModelResponseError, ModelServerError
 
 log = logging.getLogger("silico.runtime")
@@ -29,8 +31,16 @@ RPC_SECONDS = Histogram(
 )
 
 
-class PermissionDeniedError(Exception):
+class PermissionDeniedError(SilicoError):
     """The caller may not do this (maps to PERMISSION_DENIED)."""
+
+
+class QuotaError(SilicoError):
+    """A tenant's limit would be exceeded (maps to RESOURCE_EXHAUSTED)."""
+
+
+class UnauthenticatedError(SilicoError):
+    """No valid API token came with the call (maps to UNAUTHENTICATED)."""
 
 
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -41,6 +51,10 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.NOT_FOUND, str(exc)
     if isinstance(exc, PermissionDeniedError):
         return grpc.StatusCode.PERMISSION_DENIED, str(exc)
+    if isinstance(exc, UnauthenticatedError):
+        return grpc.StatusCode.UNAUTHENTICATED, str(exc)
+    if isinstance(exc, QuotaError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
     if isinstance(exc, ModelServerError):
         return grpc.StatusCode.UNAVAILABLE, str(exc)
     if isinstance(exc, ModelResponseError):
@@ -105,6 +119,26 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         return handler
 
 
+@dataclass(frozen=True)
+class Tls:
+    """Server certificate files; with ``client_ca`` clients must present a
+    certificate it signed (mutual TLS)."""
+
+    cert: str
+    key: str
+    client_ca: str | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        try:
+            pair = (Path(self.key).read_bytes(), Path(self.cert).read_bytes())
+            ca = Path(self.client_ca).read_bytes() if self.client_ca else None
+        except OSError as e:
+            raise SilicoError(f"cannot read TLS file: {e}") from None
+        return grpc.ssl_server_credentials(
+            [pair], root_certificates=ca, require_client_auth=ca is not None
+        )
+
+
 class Served:
     """A running gRPC server with its health servicer."""
 
@@ -114,16 +148,20 @@ class Served:
         port: int,
         health_servicer: health.HealthServicer,
         names: Sequence[str],
+        probe: grpc.Server | None = None,
     ) -> None:
         self.server = server
         self.port = port
         self.health = health_servicer
         self.names = names
+        self.probe = probe
 
     def stop(self, grace: float = 10.0) -> None:
         for n in [*self.names, ""]:
             self.health.set(n, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(grace).wait()
+        if self.probe is not None:
+            self.probe.stop(0)
 
 
 def serve(
@@ -133,6 +171,8 @@ def serve(
     host: str = "127.0.0.1",
     max_workers: int = 16,
     max_message_mb: int = 64,
+    tls: Tls | None = None,
+    probe_port: int = 0,
 ) -> Served:
     """Start a server (returns at once; ``wait_for_shutdown`` blocks).
 
@@ -140,6 +180,9 @@ def serve(
         register: adds the servicers to the server.
         service_names: full names (``silico.v1.CriticService``) for health and reflection.
         port: 0 picks a free port (see ``Served.port``).
+        tls: serve TLS (mutual when it names a client CA) instead of plaintext.
+        probe_port: also serve the health service alone, in plaintext, on this
+            port: kubelet's gRPC probes cannot speak TLS.
     """
     opts = [
         ("grpc.max_receive_message_length", max_message_mb * 2**20),
@@ -154,13 +197,25 @@ def serve(
     reflection.enable_server_reflection(
         [*service_names, reflection.SERVICE_NAME, health.SERVICE_NAME], server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    addr = f"{host}:{port}"
+    bound = (
+        server.add_secure_port(addr, tls.credentials())
+        if tls is not None
+        else server.add_insecure_port(addr)
+    )
     if bound == 0:
         raise OSError(f"cannot bind {host}:{port}")
+    probe = None
+    if probe_port:
+        probe = grpc.server(futures.ThreadPoolExecutor(2))
+        health_pb2_grpc.add_HealthServicer_to_server(hs, probe)
+        if probe.add_insecure_port(f"{host}:{probe_port}") == 0:
+            raise OSError(f"cannot bind probe port {host}:{probe_port}")
+        probe.start()
     server.start()
     for n in [*service_names, ""]:
         hs.set(n, health_pb2.HealthCheckResponse.SERVING)
-    return Served(server, bound, hs, service_names)
+    return Served(server, bound, hs, service_names, probe)
 
 
 def wait_for_shutdown(

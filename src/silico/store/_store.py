@@ -7,7 +7,9 @@ anything. The store, not the broker, says what a study still lacks.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -81,6 +83,30 @@ class BackstoryRow(Base):
     created: Mapped[float] = mapped_column(Float)
 
 
+class TenantRow(Base):
+    """A survey team. Only a hash of its API token is kept."""
+
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    max_active_studies: Mapped[int] = mapped_column(Integer, default=4)
+    max_humans: Mapped[int] = mapped_column(Integer, default=20000)
+    max_backstories: Mapped[int] = mapped_column(Integer, default=20000)
+    created: Mapped[float] = mapped_column(Float)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    max_active_studies: int
+    max_humans: int
+    max_backstories: int
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class StoredStudy:
     id: str
@@ -128,6 +154,58 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # -- tenants -----------------------------------------------------------
+
+    def create_tenant(
+        self,
+        tenant_id: str,
+        max_active_studies: int = 4,
+        max_humans: int = 20000,
+        max_backstories: int = 20000,
+    ) -> str:
+        """Create a tenant; returns its API token (shown once, stored hashed)."""
+        if (
+            not tenant_id
+            or len(tenant_id) > 128
+            or not tenant_id.replace("-", "").replace("_", "").isalnum()
+        ):
+            raise ValidationError("tenant", "use 1-128 letters, digits, '-' or '_'")
+        token = "sil_" + secrets.token_urlsafe(32)
+        row = TenantRow(
+            id=tenant_id,
+            token_sha256=token_hash(token),
+            max_active_studies=max_active_studies,
+            max_humans=max_humans,
+            max_backstories=max_backstories,
+            created=time.time(),
+        )
+        try:
+            with self._session.begin() as s:
+                s.add(row)
+        except IntegrityError:
+            raise ValidationError("tenant", f"{tenant_id!r} exists already") from None
+        return token
+
+    def tenant_for_token(self, token: str) -> Tenant | None:
+        with self._session() as s:
+            r = s.scalars(
+                select(TenantRow).where(TenantRow.token_sha256 == token_hash(token))
+            ).first()
+            if r is None:
+                return None
+            return Tenant(r.id, r.max_active_studies, r.max_humans, r.max_backstories)
+
+    def count_active(self, tenant: str) -> int:
+        with self._session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(StudyRow)
+                    .where(StudyRow.tenant == tenant, StudyRow.state.in_(["queued", "running"]))
+                )
+                or 0
+            )
 
     # -- studies -----------------------------------------------------------
 
