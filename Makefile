@@ -53,8 +53,17 @@ bench: venv ## Run the benchmarks; figures printed and written to bench-results.
 	$(PY) -m benchmarks.run --out bench-results.json
 
 .PHONY: run
-run: venv ## The main job: a replication study on the bundled CCES 2018 data, with a report
+run: venv ## The main job: the local stack runs the CCES 2018 replication study; report in reports/cces_2018
+	$(PY) -m silico.cli run pipelines/studies/cces_2018.yaml --out reports/cces_2018
+
+.PHONY: run-in-process
+run-in-process: venv ## The same study without broker or services (one process)
 	$(PY) -m silico.cli run pipelines/studies/cces_2018.yaml --in-process --out reports/cces_2018
+
+GSS_DIR ?= ../shared/data/gss_2016_2018
+.PHONY: run-gss
+run-gss: venv ## The GSS 2018 abortion-battery study (data from GSS_DIR, not in this repo)
+	$(PY) -m silico.cli run pipelines/studies/gss_2018_abortion.yaml --data-dir $(GSS_DIR) --out reports/gss_2018_abortion
 
 .PHONY: clean
 clean: ## Remove the virtual environment and caches
@@ -68,6 +77,10 @@ protos: venv ## Regenerate src/silico/v1 from protos/ (and lint the protos with 
 .PHONY: protos-check
 protos-check: venv ## Fail when the checked-in generated code is stale
 	$(PY) tools/gen_protos.py --check
+
+.PHONY: chart
+chart: venv ## Lint the Helm chart and validate its renders (every overlay) against the schemas
+	$(PY) -m pytest tests/deploy -q
 
 .PHONY: up
 up: venv ## Start the local stack (broker, model server, services)

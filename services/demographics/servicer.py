@@ -30,6 +30,7 @@ def run(lm: LanguageModel, req: demographics_pb2.AnnotateRequest) -> dict[str, A
         req.samples or 40,
         req.seed,
         first_index=req.index,
+        orders=tuple(req.orders) or ("identity",),
     )
     return {"traits": {t: probs[t][0].tolist() for t in req.traits}, "compliance": comp[0].tolist()}
 

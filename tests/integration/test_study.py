@@ -146,3 +146,28 @@ def test_cli_bad_spec_is_one_line_not_a_traceback(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "file not found" in r.stderr
+
+
+def test_higher_order_gaps_are_reported(study):
+    """The tiny study declares one perception item: partisan personas answer its four
+    variants, and the gaps follow from their answers by the formulas of party_gaps."""
+    spec, result, again, out = study
+    ho = result.higher_order
+    assert ho is not None
+    assert json.dumps(ho, sort_keys=True) == json.dumps(again.higher_order, sort_keys=True)
+    from silico.pipeline import higher_order as ho_mod
+
+    units = ho_mod.units(spec.higher_order, result.persona_traits["party"])
+    assert ho["n_partisan_personas"] == len(units)
+    assert all(len(u.items) == 4 for u in units)  # self, ingroup, outgroup, meta
+    gaps = pd.read_csv(out / "tables" / "higher_order.csv")
+    assert set(gaps["gap"]) == {"hostility", "meta_perception"}  # a rating item
+    assert set(gaps["party"]) == {"Democrats", "Republicans"}
+    means = pd.read_csv(out / "tables" / "higher_order_means.csv")
+    for _, g in gaps[gaps["gap"] == "hostility"].iterrows():
+        m = means[(means["item"] == "warmth") & (means["party"] == g["party"])].iloc[0]
+        if m["n"] >= 2:  # hostility = mean rating of the other party - of one's own
+            assert g["value"] == pytest.approx(m["self"] - m["ingroup"], abs=1e-9)
+        for p in ("self", "ingroup", "outgroup", "meta"):
+            assert np.isnan(m[p]) or 1 <= m[p] <= 5
+    assert "Higher-order perceptions" in (out / "report.html").read_text()

@@ -122,3 +122,50 @@ def test_perception_gap_by_hand():
     assert same_sign(g.gap, 0.3) and not same_sign(g.gap, -0.3) and same_sign(0.01, -0.01, tol=0.05)
     with pytest.raises(ValidationError, match="at least 2"):
         perception_gap([1.0], [2.0, 3.0])
+
+
+def test_party_gaps_against_hand_computed_values():
+    from silico.core.stats import party_gaps
+
+    # Democrats (rows 0-2) and Republicans (rows 3-5) rate on 1..5 (5 = most negative).
+    r = {
+        "self": np.array([5.0, 4, 4, 3, 4, 5]),  # own rating of the out-party
+        "ingroup": np.array([1.0, 2, 1, 2, 1, 1]),  # own rating of own party
+        "meta": np.array([5.0, 5, 4, 4, 5, 5]),  # what they think the out-party thinks of them
+    }
+    w = np.array([1.0, 1, 2, 1, 1, 2])
+    party = ["D", "D", "D", "R", "R", "R"]
+    rows = {
+        (x["party"], x["gap"]): x for x in party_gaps(r, party, ("D", "R"), w, n_boot=300, seed=3)
+    }
+
+    def wm(a, ww):
+        return float(np.sum(a * ww) / np.sum(ww))
+
+    d, rr = slice(0, 3), slice(3, 6)
+    # Hostility of D: D's rating of R minus D's rating of D.
+    assert rows[("D", "hostility")]["value"] == pytest.approx(
+        wm(r["self"][d], w[d]) - wm(r["ingroup"][d], w[d])
+    )
+    # Meta-perception of D: what D thinks R thinks of D minus what R actually thinks of D.
+    assert rows[("D", "meta_perception")]["value"] == pytest.approx(
+        wm(r["meta"][d], w[d]) - wm(r["self"][rr], w[rr])
+    )
+    # Subversion of R: how D perceives R's willingness (D's meta answers) minus
+    # R's own willingness (R's self answers).
+    assert rows[("R", "subversion")]["value"] == pytest.approx(
+        wm(r["meta"][d], w[d]) - wm(r["self"][rr], w[rr])
+    )
+    # Cohen's d of the hostility gap, by hand (weighted, pooled SD with the n-1 convention).
+    x, y, wx = r["self"][d], r["ingroup"][d], w[d]
+    mx, my = wm(x, wx), wm(y, wx)
+    vx = np.sum(wx * (x - mx) ** 2) / wx.sum() * 3 / 2
+    vy = np.sum(wx * (y - my) ** 2) / wx.sum() * 3 / 2
+    assert rows[("D", "hostility")]["d"] == pytest.approx(
+        (mx - my) / np.sqrt((2 * vx + 2 * vy) / 4)
+    )
+    for row in rows.values():
+        assert row["value_low"] <= row["value"] + 1e-9 and row["value"] <= row["value_high"] + 1e-9
+    # Respondents of neither party are left out; a party with no one gives NaN, not an error.
+    rows2 = party_gaps(r, ["D", "D", "D", "I", "I", "I"], ("D", "R"), n_boot=0)
+    assert np.isnan([x["value"] for x in rows2 if x["party"] == "R"]).all()

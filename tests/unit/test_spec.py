@@ -56,6 +56,26 @@ def test_shipped_studies_validate():
         (lambda d: d["evaluation"].update(subgroups=["shoe_size"]), "spec", "not a trait"),
         (lambda d: d.update(name="has spaces"), "name", "pattern"),
         (lambda d: d["data"].update(sample=100), "spec", "hungarian needs"),
+        (
+            lambda d: d["higher_order"]["items"][0].update(meta_stem="What do they think?"),
+            "higher_order",
+            "meta_stem must contain {group} and {target}",
+        ),
+        (
+            lambda d: d["higher_order"]["items"][0].update(kind="mood"),
+            "higher_order.items[0].kind",
+            "Input should be",
+        ),
+        (
+            lambda d: d["higher_order"].update(parties=["Whigs"]),
+            "higher_order.parties",
+            "at least 2",
+        ),
+        (
+            lambda d: d["demographics"].update(orders=["sideways"]),
+            "demographics.orders[0]",
+            "Input should be",
+        ),
     ],
 )
 def test_errors_name_the_field(mutate, field, message):

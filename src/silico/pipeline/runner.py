@@ -36,6 +36,7 @@ from silico.core.stats import (
     split_half,
 )
 from silico.core.traits import coarsen
+from silico.pipeline import higher_order
 from silico.pipeline.spec import StudySpec
 from silico.pipeline.stages import (
     Backstory,
@@ -71,6 +72,8 @@ class StudyResult:
     subgroups: dict[str, dict[str, dict[str, Comparison]]]
     diagnostics: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Partisan perception gaps (see :mod:`silico.pipeline.higher_order`), if asked.
+    higher_order: dict[str, Any] | None = None
 
     def persona_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -226,6 +229,7 @@ def run_study(
         spec.demographics.samples,
         seed=derive_seed(spec.seed, "annotate"),
         progress=tick("annotate", len(personas)),
+        orders=spec.demographics.orders,
     )
     seconds["annotate"] = time.perf_counter() - t0
 
@@ -241,7 +245,8 @@ def run_study(
     t0 = time.perf_counter()
     anthology = "anthology" in spec.conditioning
     baselines = [c for c in spec.conditioning if c != "anthology"]
-    total = (len(personas) if anthology else 0) + len(baselines) * humans.n
+    ho_units = higher_order.units(spec.higher_order, fine["party"]) if spec.higher_order else []
+    total = (len(personas) if anthology else 0) + len(baselines) * humans.n + len(ho_units)
     survey_step = tick("survey", total)
     kmax = int(ks.max())
     persona_answers = np.full((len(personas), len(items), kmax), np.nan)
@@ -276,6 +281,16 @@ def run_study(
             progress=survey_step,
         )
         base_answers[method], base_comp[method] = sc.probs, sc.compliance
+    ho = None
+    if spec.higher_order is not None:
+        ho_answers = higher_order_answers(lm, spec, personas, ho_units, survey_step)
+        ho = higher_order.gap_table(
+            spec.higher_order,
+            ho_units,
+            ho_answers,
+            derive_seed(spec.seed, "higher-order-bootstrap"),
+            spec.evaluation.level,
+        )
     seconds["survey"] = time.perf_counter() - t0
 
     return finish(
@@ -291,6 +306,7 @@ def run_study(
         base_answers,
         base_comp,
         seconds,
+        higher_order=ho,
     )
 
 
@@ -309,6 +325,7 @@ def finish(
     seconds: dict[str, float],
     compare_fn: Callable[..., Any] | None = None,
     split_half_fn: Callable[..., Any] | None = None,
+    higher_order: dict[str, Any] | None = None,
 ) -> StudyResult:
     """Draw the virtual responses, compute every metric, and assemble the result
     (shared by the in-process runner and the orchestrator)."""
@@ -343,7 +360,37 @@ def finish(
         subgroups,
         diags,
         seconds,
+        higher_order,
     )
+
+
+def higher_order_answers(
+    lm: LanguageModel,
+    spec: StudySpec,
+    personas: list[Backstory],
+    units: list[Any],
+    progress: Any = None,
+) -> dict[int, list[list[float]]]:
+    """Each partisan persona answers its generated perception items (one survey unit each)."""
+    out = {}
+    for u in units:
+        sc = score_items(
+            lm,
+            [personas[u.persona].text],
+            u.items,
+            spec.answers.orders,
+            spec.answers.mode,
+            seed=derive_seed(spec.seed, "survey", "higher_order"),
+            stage="survey",
+            max_attempts=spec.answers.max_attempts,
+            first_index=u.persona,
+        )
+        out[u.persona] = [
+            np.nan_to_num(sc.probs[0, j, : it.k]).tolist() for j, it in enumerate(u.items)
+        ]
+        if progress:
+            progress(1)
+    return out
 
 
 def virtual_responses(

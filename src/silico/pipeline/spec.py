@@ -127,6 +127,11 @@ class DemographicsSpec(_Strict):
     traits: list[str] | None = Field(
         None, description="Traits to annotate; default: all the data maps."
     )
+    orders: Annotated[list[Literal["identity", "reversed"]], Field(min_length=1)] = Field(
+        default_factory=lambda: ["identity"],
+        description="Option orders; logprob distributions are averaged over them "
+        "(add 'reversed' to cancel a small model's preference for a letter).",
+    )
 
 
 class MatchingSpec(_Strict):
@@ -174,6 +179,53 @@ class EvaluationSpec(_Strict):
     min_subgroup: Annotated[int, Field(ge=2)] = 10
 
 
+class HigherOrderItemSpec(_Strict):
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+    self_stem: str = Field(
+        description="Own opinion, with {target}: 'How warm do you feel towards {target}?'"
+    )
+    group_stem: str = Field(description="A group's opinion, with {group} and {target}.")
+    meta_stem: str = Field(description="What the respondent thinks {group} thinks of {target}.")
+    options: Annotated[list[str], Field(min_length=2, max_length=11)] = Field(
+        description="Ordinal options, in order (e.g. least to most negative)."
+    )
+    kind: Literal["rating", "behaviour"] = Field(
+        "rating",
+        description="rating: how a party is seen (hostility and meta-perception gaps); "
+        "behaviour: willingness to act against the other party (subversion gap).",
+    )
+
+
+class HigherOrderSpec(_Strict):
+    """Partisan perception items: each is asked in its self, in-group, out-group
+    and meta-perception variants of every persona with a party, and the gaps
+    are reported per party."""
+
+    parties: Annotated[list[str], Field(min_length=2, max_length=2)] = Field(
+        default_factory=lambda: ["Democrats", "Republicans"],
+        description="The two groups as the items name them.",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=lambda: {"Democrat": "Democrats", "Republican": "Republicans"},
+        description="Persona party (the annotated 'party' trait) -> group in `parties`; others are left out.",
+    )
+    items: Annotated[list[HigherOrderItemSpec], Field(min_length=1)]
+    bootstrap: Annotated[int, Field(ge=0, le=10000)] = 200
+
+    @model_validator(mode="after")
+    def _labels_name_parties(self) -> HigherOrderSpec:
+        bad = sorted(set(self.labels.values()) - set(self.parties))
+        if bad:
+            raise ValueError(f"labels map onto groups not in parties: {bad}")
+        for it in self.items:
+            for stem in ("self_stem", "group_stem", "meta_stem"):
+                text = getattr(it, stem)
+                if "{target}" not in text or (stem != "self_stem" and "{group}" not in text):
+                    need = "{target}" if stem == "self_stem" else "{group} and {target}"
+                    raise ValueError(f"items[{it.id}].{stem} must contain {need}")
+        return self
+
+
 class StudySpec(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
     description: str = ""
@@ -190,6 +242,9 @@ class StudySpec(_Strict):
     answers: AnswersSpec = AnswersSpec()
     model: ModelSpec = ModelSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
+    higher_order: HigherOrderSpec | None = Field(
+        None, description="Partisan perception items and their gaps (the higher-order follow-up)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
@@ -203,6 +258,8 @@ class StudySpec(_Strict):
         for t in self.evaluation.subgroups:
             if t not in mapped:
                 raise ValueError(f"evaluation.subgroups: {t!r} is not a trait the data maps")
+        if self.higher_order is not None and "party" not in self.traits():
+            raise ValueError("higher_order needs the 'party' trait among the annotated traits")
         if (
             "hungarian" in self.matching.methods
             and self.data.sample

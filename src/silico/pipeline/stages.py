@@ -420,6 +420,7 @@ def annotate(
     seed: int = 0,
     progress: Progress | None = None,
     first_index: int = 0,
+    orders: Sequence[str] = ("identity",),
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Each backstory-conditioned persona answers the demographic questionnaire.
 
@@ -431,7 +432,7 @@ def annotate(
         lm,
         backstories,
         items,
-        orders=("identity",),
+        orders=orders,
         mode=estimator,
         samples=samples,
         seed=seed,

@@ -97,6 +97,7 @@ def metrics_document(
             },
             "critic": {"acceptance_rate": float(np.mean(acc)), "rejections_by_reason": reasons},
             "usage": _records(tables["usage"]),
+            "higher_order": r.higher_order,
             "seconds": r.seconds,
             "spec": r.spec.model_dump(mode="json"),
         }
@@ -125,6 +126,40 @@ def _metric_html(df: pd.DataFrame, metrics: tuple[str, ...], extra: tuple[str, .
         cells += "".join(f"<td>{html.escape(str(row.get(e, '')))}</td>" for e in extra)
         rows.append(f"<tr><td>{html.escape(str(row['method']))}</td>{cells}</tr>")
     return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _higher_order_html(r: StudyResult, tables: dict[str, pd.DataFrame]) -> str:
+    if r.higher_order is None:
+        return ""
+    gaps = tables["higher_order"]
+    rows = []
+    for (item, party), g in gaps.groupby(["item", "party"], sort=False):
+        cells = "".join(
+            f"<td>{_fmt(x['value'], x['value_low'], x['value_high'])}</td>"
+            f"<td>{_fmt(x['d'], x['d_low'], x['d_high'])}</td>"
+            for _, x in g.set_index("gap")
+            .reindex(["hostility", "meta_perception", "subversion"])
+            .reset_index()
+            .iterrows()
+        )
+        rows.append(
+            f"<tr><td>{html.escape(str(item))}</td><td>{html.escape(str(party))}</td>{cells}</tr>"
+        )
+    head = "".join(
+        f"<th>{k} gap</th><th>d</th>" for k in ("hostility", "meta-perception", "subversion")
+    )
+    means = tables["higher_order_means"].to_html(
+        index=False, float_format=lambda x: f"{x:.2f}", na_rep="–"
+    )
+    return f"""<h2>Higher-order perceptions (virtual)</h2>
+<p>{r.higher_order["n_partisan_personas"]} personas whose annotated party is one of {", ".join(map(html.escape, r.spec.higher_order.parties))}
+answered every item in its self, in-group, out-group and meta-perception variants. Gaps are differences of mean ratings
+(option positions 1..K) with Cohen's d and {r.spec.evaluation.level:.0%} bootstrap intervals. Hostility: the party's rating of the other party
+minus its rating of itself; meta-perception: what the party believes the other thinks of it minus what the other actually answered;
+subversion: the other party's rating of this party minus this party's rating of itself. No human data for these items are
+bundled, so there is no human row.</p>
+<table><tr><th>item</th><th>party</th>{head}</tr>{"".join(rows)}</table>
+<p>Mean rating per perspective:</p>{means}"""
 
 
 def _img(path: Path) -> str:
@@ -194,6 +229,7 @@ the last row is how close two random halves of the humans are to each other.</p>
 <h2>Subgroups (mean WD)</h2>{sub_html}
 <h2>Demographic fit of the matched personas (total variation distance per trait)</h2>{fit_html}
 <h2>Compliance</h2><p>Probability mass the model put on an option letter (1 = always answered with a letter).</p>{comp_html}
+{_higher_order_html(r, tables)}
 <h2>Tokens and time per stage</h2>{usage_html}
 <h2>Example backstories</h2>{examples}
 <p class=note>Numbers are produced by the pipeline as run; nothing here is tuned after the fact.
@@ -220,6 +256,9 @@ def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = N
             "items": _tables.item_table(r),
             "critic": _tables.critic_table(r),
         }
+        if r.higher_order is not None:
+            tables["higher_order"] = pd.DataFrame(r.higher_order["gaps"])
+            tables["higher_order_means"] = pd.DataFrame(r.higher_order["means"])
         for name, df in tables.items():
             df.to_csv(tmp / "tables" / f"{name}.csv", index=False)
         data = {

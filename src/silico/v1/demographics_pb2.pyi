@@ -8,20 +8,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AnnotateRequest(_message.Message):
-    __slots__ = ("backstory", "traits", "estimator", "samples", "seed", "index")
+    __slots__ = ("backstory", "traits", "estimator", "samples", "seed", "index", "orders")
     BACKSTORY_FIELD_NUMBER: _ClassVar[int]
     TRAITS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATOR_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
     backstory: str
     traits: _containers.RepeatedScalarFieldContainer[str]
     estimator: str
     samples: int
     seed: int
     index: int
-    def __init__(self, backstory: _Optional[str] = ..., traits: _Optional[_Iterable[str]] = ..., estimator: _Optional[str] = ..., samples: _Optional[int] = ..., seed: _Optional[int] = ..., index: _Optional[int] = ...) -> None: ...
+    orders: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, backstory: _Optional[str] = ..., traits: _Optional[_Iterable[str]] = ..., estimator: _Optional[str] = ..., samples: _Optional[int] = ..., seed: _Optional[int] = ..., index: _Optional[int] = ..., orders: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AnnotateResponse(_message.Message):
     __slots__ = ("traits",)

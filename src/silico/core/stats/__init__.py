@@ -17,10 +17,18 @@ from silico.core.stats._distances import (
     normalised_wasserstein,
     wasserstein_ordinal,
 )
-from silico.core.stats._higher_order import Gap, cohens_d, perception_gap, same_sign
+from silico.core.stats._higher_order import (
+    GAP_KINDS,
+    Gap,
+    cohens_d,
+    party_gaps,
+    perception_gap,
+    same_sign,
+)
 from silico.core.stats._responses import Responses, cronbach_alpha, distributions, weighted_corr
 
 __all__ = [
+    "GAP_KINDS",
     "METRICS",
     "Comparison",
     "Gap",
@@ -37,6 +45,7 @@ __all__ = [
     "frobenius_distance",
     "l1_distance",
     "normalised_wasserstein",
+    "party_gaps",
     "perception_gap",
     "same_sign",
     "split_half",
