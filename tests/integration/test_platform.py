@@ -247,3 +247,54 @@ def test_sdk_results_open_in_pandas(stack):
     assert {m.split("/")[0] for m in ans["method"]} >= {"anthology", "qa"}
     assert ans["position"].dropna().between(1, 5).all()
     assert res.usage["prompt_tokens"].sum() > 0
+
+
+def test_poison_messages_go_to_the_dead_letter_topic(stack):
+    """Undecodable bytes, a task for another stage and an invalid request each land
+    on survey.requests.v1.dlq; the worker commits past them and keeps working."""
+    import uuid
+
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from silico.runtime.kafka import dlq_topic, requests_topic
+    from silico.v1 import events_pb2, survey_pb2
+
+    tag = uuid.uuid4().hex[:8]
+    bad = {
+        f"garbage-{tag}": b"\xff\x00 not a protobuf",
+        f"wrong-task-{tag}": events_pb2.WorkItem(
+            study_id="st-x", unit_key="u", annotate={}
+        ).SerializeToString(),
+        f"invalid-{tag}": events_pb2.WorkItem(
+            study_id="st-x", unit_key="u", survey=survey_pb2.AnswerRequest(context="")
+        ).SerializeToString(),
+    }
+    before = _scrape(stack, "survey").get(
+        "silico_worker_messages_total{outcome=dead_letter,stage=survey}", 0.0
+    )
+    producer = KafkaProducer(bootstrap_servers=stack.env["SILICO_KAFKA"])
+    for key, value in bad.items():
+        producer.send(requests_topic("survey"), key=key.encode(), value=value).get(timeout=10)
+    producer.close()
+    consumer = KafkaConsumer(
+        dlq_topic("survey"),
+        bootstrap_servers=stack.env["SILICO_KAFKA"],
+        group_id=f"dlq-reader-{tag}",
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=1000,
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=500,
+    )
+    seen: dict[str, bytes] = {}
+    deadline = time.time() + 60
+    while time.time() < deadline and set(seen) != set(bad):
+        for msg in consumer:
+            k = (msg.key or b"").decode()
+            if k in bad:
+                seen[k] = msg.value
+    consumer.close()
+    assert seen == bad  # the original bytes, for inspection
+    after = _scrape(stack, "survey")[
+        "silico_worker_messages_total{outcome=dead_letter,stage=survey}"
+    ]
+    assert after - before == 3

@@ -146,6 +146,8 @@ class Stack:
         if self.model is not None:
             self.model.stop()
         self.broker.stop()
+        # A stale state file would send `silico down` after reused pids.
+        (self.home / "stack.json").unlink(missing_ok=True)
 
     def state(self) -> dict[str, object]:
         procs = {n: p.proc.pid for n, p in self.services.items()}
