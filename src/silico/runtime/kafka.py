@@ -58,16 +58,24 @@ def all_topics(stages: Iterable[str] = STAGE_TOPICS) -> list[str]:
 
 
 def ensure_topics(
-    bootstrap: str, topics: Iterable[str], partitions: int = 4, timeout: float = 30.0
-) -> None:
-    """Create missing topics (a no-op for existing ones); retries while the broker starts."""
+    bootstrap: str,
+    topics: Iterable[str | NewTopic],
+    partitions: int = 4,
+    timeout: float = 30.0,
+) -> int:
+    """Create missing topics (a no-op for existing ones); retries while the broker starts.
+
+    ``topics`` are names (created with ``partitions`` and one replica) or
+    ``NewTopic``s with their own settings. Returns how many were created.
+    """
+    wanted = [t if isinstance(t, NewTopic) else NewTopic(t, partitions, 1) for t in topics]
     deadline = time.monotonic() + timeout
     while True:
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
             try:
                 existing = set(admin.list_topics())
-                new = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+                new = [t for t in wanted if t.name not in existing]
                 if new:
                     try:
                         admin.create_topics(new)
@@ -75,7 +83,7 @@ def ensure_topics(
                         pass
             finally:
                 admin.close()
-            return
+            return len(new)
         except KafkaError as e:
             if time.monotonic() > deadline:
                 raise

@@ -9,10 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError
 
-from silico.runtime.kafka import STAGE_TOPICS, dlq_topic, requests_topic, results_topic
+from silico.runtime.kafka import (
+    STAGE_TOPICS,
+    dlq_topic,
+    ensure_topics,
+    requests_topic,
+    results_topic,
+)
 
 
 def plan(
@@ -21,10 +27,17 @@ def plan(
     out = []
     for stage in STAGE_TOPICS:
         for name in (requests_topic(stage), results_topic(stage)):
-            out.append(NewTopic(name, partitions, replication, {"retention.ms": str(retention_ms)}))
+            out.append(
+                NewTopic(
+                    name, partitions, replication, topic_configs={"retention.ms": str(retention_ms)}
+                )
+            )
         out.append(
             NewTopic(
-                dlq_topic(stage), partitions, replication, {"retention.ms": str(dlq_retention_ms)}
+                dlq_topic(stage),
+                partitions,
+                replication,
+                topic_configs={"retention.ms": str(dlq_retention_ms)},
             )
         )
     return out
@@ -37,26 +50,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replication-factor", type=int, default=3)
     ap.add_argument("--retention-ms", type=int, default=7 * 86400_000)
     ap.add_argument("--dlq-retention-ms", type=int, default=30 * 86400_000)
+    ap.add_argument(
+        "--timeout", type=float, default=120, help="seconds to wait for the broker to answer"
+    )
     args = ap.parse_args(argv)
     topics = plan(
         args.partitions, args.replication_factor, args.retention_ms, args.dlq_retention_ms
     )
     try:
-        admin = KafkaAdminClient(bootstrap_servers=args.bootstrap, request_timeout_ms=15000)
-        try:
-            existing = set(admin.list_topics())
-            new = [t for t in topics if t.name not in existing]
-            if new:
-                try:
-                    admin.create_topics(new)
-                except TopicAlreadyExistsError:
-                    pass
-        finally:
-            admin.close()
+        created = ensure_topics(args.bootstrap, topics, timeout=args.timeout)
     except KafkaError as e:
         print(f"silico-topics: error: {args.bootstrap}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    print(f"{len(new)} topics created, {len(topics) - len(new)} already there")
+    print(f"{created} topics created, {len(topics) - created} already there")
     return 0
 
 
