@@ -298,3 +298,17 @@ def test_poison_messages_go_to_the_dead_letter_topic(stack):
         "silico_worker_messages_total{outcome=dead_letter,stage=survey}"
     ]
     assert after - before == 3
+
+
+def test_no_respondent_data_in_the_logs(stack):
+    """After the studies above, no respondent id appears in any service's log."""
+    import re
+
+    from silico.pipeline.runner import load_humans
+
+    humans = load_humans(load_spec(TINY))
+    ids = {str(i) for i in humans.ids}
+    assert ids
+    logs = " ".join(p.read_text(errors="replace") for p in (stack.home / "logs").glob("*.log"))
+    words = set(re.findall(r"\b\w+\b", logs))
+    assert not (ids & words)

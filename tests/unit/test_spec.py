@@ -76,6 +76,11 @@ def test_shipped_studies_validate():
             "demographics.orders[0]",
             "Input should be",
         ),
+        (
+            lambda d: d["backstories"].update(truncate_words=2),
+            "backstories.truncate_words",
+            "greater than or equal to 5",
+        ),
     ],
 )
 def test_errors_name_the_field(mutate, field, message):

@@ -36,7 +36,7 @@ from silico.pipeline.runner import (
     run_matchings,
 )
 from silico.pipeline.spec import StudySpec, parse_spec
-from silico.pipeline.stages import Backstory, backstory_params, judge_candidate
+from silico.pipeline.stages import Backstory, backstory_params, judge_candidate, personas_of
 from silico.report import _tables, write_report
 from silico.report._write import metrics_document
 from silico.runtime import metrics
@@ -201,7 +201,7 @@ class Orchestrator:
         backstories = c.backstories
         if backstories is None:
             return
-        personas = [b for b in backstories if b.accepted]
+        personas = personas_of(backstories, spec.backstories.truncate_words)
         if len(personas) < 2:
             raise RuntimeError(
                 f"only {len(personas)} of {len(backstories)} backstories passed the critic"
@@ -359,7 +359,9 @@ class Orchestrator:
         doc = metrics_document(result, ledger, tables)
         doc["report_dir"] = str(out)
         self.store.put_result(study_id, "metrics", "report", doc)
-        for b in personas:
+        for b in backstories:  # the full texts: truncation is this study's ablation only
+            if not b.accepted:
+                continue
             self.store.put_backstory(
                 b.id,
                 b.text,

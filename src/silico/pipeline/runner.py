@@ -43,6 +43,7 @@ from silico.pipeline.stages import (
     LanguageModel,
     annotate,
     generate_backstories,
+    personas_of,
     score_items,
 )
 
@@ -213,7 +214,7 @@ def run_study(
         progress=tick("backstory", bs.count),
     )
     seconds["backstory"] = time.perf_counter() - t0
-    personas = [b for b in backstories if b.accepted]
+    personas = personas_of(backstories, spec.backstories.truncate_words)
     if len(personas) < 2:
         raise RuntimeError(
             f"only {len(personas)} of {len(backstories)} backstories passed the critic; "

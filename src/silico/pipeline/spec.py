@@ -112,6 +112,10 @@ class BackstorySpec(_Strict):
     max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
         3, description="Samples per persona before giving up."
     )
+    truncate_words: Annotated[int, Field(ge=5)] | None = Field(
+        None,
+        description="Length ablation: personas use only the first N words of their backstory.",
+    )
 
 
 class CriticSpec(_Strict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -442,6 +442,21 @@ def annotate(
     )
     out = {t: scored.probs[:, j, : items[j].k].copy() for j, t in enumerate(traits)}
     return out, scored.compliance
+
+
+def personas_of(
+    backstories: Sequence[Backstory], truncate_words: int | None = None
+) -> list[Backstory]:
+    """The accepted backstories, as the personas use them.
+
+    ``truncate_words`` is the talk's length ablation: every backstory is cut
+    to its first N words before annotation and answering (the stored
+    backstory keeps its full text).
+    """
+    out = [b for b in backstories if b.accepted]
+    if truncate_words:
+        out = [replace(b, text=" ".join(b.text.split()[:truncate_words])) for b in out]
+    return out
 
 
 def backstory_params(
