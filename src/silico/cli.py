@@ -78,6 +78,16 @@ def _plan(spec: Any) -> dict[str, Any]:
     anthology = "anthology" in spec.conditioning
     story = bs.max_tokens * 0.9  # most stories run close to the cap
     gen_tokens = bs.count * bs.max_tokens * (1.15 if spec.critic.enabled else 1.0)
+    interview_prefill = 0.0
+    if bs.mode == "interview":
+        from silico.core.prompts import INTERVIEW_QUESTIONS
+
+        q = len(INTERVIEW_QUESTIONS)
+        story = q * (bs.max_tokens * 0.9 + 20)
+        gen_tokens *= q
+        # Each answer re-reads the transcript so far (the server reuses its prefix
+        # when it can; this counts it as read again).
+        interview_prefill = bs.count * (q * (q + 1) / 2) * (bs.max_tokens * 0.9 + 20)
     critic_prompt = (
         bs.count * (story + CRITIC_PROMPT_TOKENS)
         if spec.critic.enabled and spec.critic.use_model
@@ -91,7 +101,8 @@ def _plan(spec: Any) -> dict[str, Any]:
         survey_prompts += bs.count * len(spec.higher_order.items) * 4 * orders
     # The backstory is prefilled once per persona and reused for its questions.
     prefill = (
-        bs.count * BACKSTORY_PROMPT_TOKENS
+        interview_prefill
+        + bs.count * BACKSTORY_PROMPT_TOKENS
         + critic_prompt
         + bs.count * story * (1 + (1 if anthology else 0))
         + (annotate_prompts + survey_prompts) * QUESTION_TOKENS
