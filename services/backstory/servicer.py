@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from silico.convert import verdict_to_dict
 from silico.core.errors import ValidationError
-from silico.pipeline.stages import LanguageModel, sample_candidate
+from silico.pipeline.stages import LanguageModel, interview_backstory, sample_candidate
 from silico.runtime.app import unit_handler
 from silico.v1 import backstory_pb2, backstory_pb2_grpc
 
@@ -51,6 +52,36 @@ class BackstoryServicer(backstory_pb2_grpc.BackstoryServiceServicer):
 
 
 def _payload(lm: Any, req: backstory_pb2.GenerateRequest) -> dict[str, Any]:
+    st = req.settings
+    if st.mode == "interview":
+        # The whole interview is one unit: each answer is reviewed against the
+        # transcript so far and re-sampled on rejection, as in-process.
+        b = interview_backstory(
+            lm,
+            seed=req.study_seed,
+            index=req.index,
+            model_name=st.model_name,
+            prompt_format=st.prompt_format or "plain",
+            max_tokens=st.max_tokens,
+            temperature=st.temperature,
+            top_p=st.top_p or 1.0,
+            critic=(lm if st.critic_model else None) if st.use_critic else None,
+            max_attempts=st.max_attempts or 3,
+        )
+        return {
+            "text": b.text,
+            "completion_tokens": b.tokens,
+            "seed": b.seed,
+            "id": b.id,
+            "interview": {
+                "accepted": b.accepted,
+                "reason": b.reason,
+                "attempts": b.attempts,
+                "verdicts": [verdict_to_dict(v) for v in b.verdicts],
+            },
+        }
+    if st.mode not in ("", "single_turn"):
+        raise ValidationError("settings.mode", "must be 'single_turn' or 'interview'")
     out = generate(lm, req)
     return {
         "text": out.text,

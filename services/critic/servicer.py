@@ -30,4 +30,4 @@ class CriticServicer(critic_pb2_grpc.CriticServiceServicer):
 
 
 def handler(lm: Any, store: Any) -> Any:
-    return unit_handler("critic", "critic", store, lambda req: verdict_to_dict(review(lm, req)))
+    return unit_handler("critic", "critic", store, lambda req: verdict_to_dict(review(lm, req)), lm)

@@ -24,7 +24,9 @@ from silico.pipeline.spec import load_spec
 from silico.v1 import study_pb2, study_pb2_grpc
 
 from .conftest import MODEL
-from .test_study import TINY
+from .test_study import REPO, TINY
+
+INTERVIEW = REPO / "pipelines" / "studies" / "interview_tiny.yaml"
 
 pytestmark = pytest.mark.integration
 
@@ -312,3 +314,33 @@ def test_no_respondent_data_in_the_logs(stack):
     logs = " ".join(p.read_text(errors="replace") for p in (stack.home / "logs").glob("*.log"))
     words = set(re.findall(r"\b\w+\b", logs))
     assert not (ids & words)
+
+
+def test_interview_backstories_through_the_platform_equal_in_process(stack):
+    """Interview mode over Kafka: one unit per persona, each answer reviewed against
+    the transcript; the distributed study equals the in-process one."""
+    spec = load_spec(INTERVIEW)
+    stub = _stub(stack)
+    st = stub.SubmitStudy(
+        study_pb2.SubmitStudyRequest(spec_yaml=yaml.safe_dump(spec.model_dump(mode="json")))
+    )
+    ev = wait_done(stub, st.id)
+    assert ev.study.state == 3, ev
+    doc = json.loads(stub.GetResults(study_pb2.GetResultsRequest(study_id=st.id)).metrics_json)
+    cache = ResponseCache(stack.env["SILICO_RESPONSE_CACHE"])
+    with CompletionsClient(stack.env["SILICO_MODEL_URL"], MODEL, cache=cache, concurrency=16) as lm:
+        local = run_study(spec, lm)
+    assert cache.misses == 0
+    assert doc["n_personas"] == len(local.accepted())
+    assert doc["critic"]["acceptance_rate"] == pytest.approx(
+        np.mean([b.accepted for b in local.backstories])
+    )
+    # Ten questions per transcript, each answer reviewed at least once.
+    for b in local.backstories:
+        assert b.text.count("Question:") == 10 and len(b.verdicts) >= 10
+    head = {r["method"]: r for r in doc["headline"]}
+    from silico.report._tables import headline
+
+    for _, row in headline(local).iterrows():
+        a, b = head[row["method"]]["wd"], row["wd"]
+        assert (a is None and np.isnan(b)) or a == pytest.approx(b, abs=1e-6)

@@ -8,7 +8,7 @@ from silico.llm._client import (
     ModelResponseError,
     ModelServerError,
 )
-from silico.llm._usage import Usage, UsageLedger
+from silico.llm._usage import Usage, UsageLedger, usage_scope
 from silico.llm.roles import ROLES, ModelRole, role_for
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "UsageLedger",
     "cache_key",
     "role_for",
+    "usage_scope",
 ]

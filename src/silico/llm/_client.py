@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
@@ -170,9 +171,10 @@ class CompletionsClient:
         if len(items) <= 1 or self.concurrency == 1:
             return [fn(x) for x in items]
         with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(fn, items))
-
-    # -- what the stages use ----------------------------------------------
+            # Each call runs in a copy of the caller's context, so usage scopes
+            # opened by the caller see it.
+            futures = [pool.submit(contextvars.copy_context().run, fn, x) for x in items]
+            return [f.result() for f in futures]
 
     def generate(
         self,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 
 
@@ -38,6 +41,8 @@ class UsageLedger:
     def record(self, stage: str, usage: Usage) -> None:
         with self._lock:
             self._by_stage.setdefault(stage, Usage()).add(usage)
+            for scope in _SCOPES.get():
+                scope.add(usage)
 
     def snapshot(self) -> dict[str, Usage]:
         with self._lock:
@@ -48,3 +53,21 @@ class UsageLedger:
         for u in self.snapshot().values():
             out.add(u)
         return out
+
+
+# Open usage scopes of the current context: calls made inside ``usage_scope()``
+# (including from the client's worker threads, which run in a copy of the
+# caller's context) are added to it as well as to the ledger.
+_SCOPES: ContextVar[tuple[Usage, ...]] = ContextVar("silico_usage_scopes", default=())
+
+
+@contextmanager
+def usage_scope() -> Iterator[Usage]:
+    """The usage of exactly the calls made within the block, even when other
+    threads use the same client at the same time (a worker's concurrent units)."""
+    acc = Usage()
+    token = _SCOPES.set((*_SCOPES.get(), acc))
+    try:
+        yield acc
+    finally:
+        _SCOPES.reset(token)

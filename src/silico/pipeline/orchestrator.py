@@ -404,6 +404,27 @@ class Orchestrator:
             model_name=spec.model.name,
         )
         for i in range(bs.count):
+            if bs.mode == "interview":
+                # One unit per persona; the answers were reviewed inside it.
+                key = f"{i}/0"
+                if key not in cands:
+                    req = backstory_pb2.GenerateRequest(
+                        study_seed=spec.seed, index=i, attempt=0, settings=settings
+                    )
+                    self._send(study_id, "backstory", key, events_pb2.WorkItem(backstory=req))
+                    continue
+                cand, iv = cands[key], cands[key]["interview"]
+                final[i] = Backstory(
+                    cand["id"],
+                    cand["text"],
+                    int(cand["seed"]),
+                    int(cand["completion_tokens"]),
+                    int(iv["attempts"]),
+                    bool(iv["accepted"]),
+                    iv["reason"],
+                    tuple(verdict_from_dict(v) for v in iv["verdicts"]),
+                )
+                continue
             verdicts = []
             for a in range(bs.max_attempts):
                 key = f"{i}/{a}"

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 from prometheus_client import start_http_server
 
-from silico.llm import CompletionsClient, ResponseCache
+from silico.llm import CompletionsClient, ResponseCache, Usage, usage_scope
 from silico.runtime import kafka as k
 from silico.runtime import logs, metrics
 from silico.runtime.grpc_server import Tls, serve, wait_for_shutdown
@@ -30,18 +30,14 @@ def make_lm(settings: ServiceSettings) -> CompletionsClient:
     )
 
 
-def usage_delta(lm: CompletionsClient, before: dict[str, Any]) -> dict[str, int]:
-    """Tokens spent since ``before`` (a ledger snapshot), summed over stages."""
-    after = lm.ledger.snapshot()
-    out = {"calls": 0, "prompt": 0, "cached": 0, "generated": 0, "cache_hits": 0}
-    for stage, u in after.items():
-        b = before.get(stage)
-        out["calls"] += u.calls - (b.calls if b else 0)
-        out["prompt"] += u.prompt - (b.prompt if b else 0)
-        out["cached"] += u.cached - (b.cached if b else 0)
-        out["generated"] += u.generated - (b.generated if b else 0)
-        out["cache_hits"] += u.cache_hits - (b.cache_hits if b else 0)
-    return out
+def usage_dict(u: Usage) -> dict[str, int]:
+    return {
+        "calls": u.calls,
+        "prompt": u.prompt,
+        "cached": u.cached,
+        "generated": u.generated,
+        "cache_hits": u.cache_hits,
+    }
 
 
 def announce(stage: str) -> Callable[[str, bool], bytes]:
@@ -160,12 +156,13 @@ def unit_handler(
         key = f"{item.study_id}|{item.unit_key}"
         if item.unit_key in store.result_keys(item.study_id, stage):
             return key, True
-        before = lm.ledger.snapshot() if lm is not None else {}
-        try:
-            payload = compute(getattr(item, task))
-        except ValidationError as e:
-            raise k.PoisonMessage(str(e)) from None
-        usage = usage_delta(lm, before) if lm is not None else None
+        # The unit's own calls only: other units of this worker share the client.
+        with usage_scope() as spent:
+            try:
+                payload = compute(getattr(item, task))
+            except ValidationError as e:
+                raise k.PoisonMessage(str(e)) from None
+        usage = usage_dict(spent) if lm is not None else None
         store.put_result(item.study_id, stage, item.unit_key, payload, usage)
         if usage is not None:
             metrics.record_usage(stage, usage)
