@@ -406,6 +406,22 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_url(args: argparse.Namespace) -> str:
+    return str(
+        args.store_url
+        or os.environ.get("SILICO_STORE_URL")
+        or f"sqlite:///{Path(args.state_dir) / 'silico.db'}"
+    )
+
+
+def _cmd_library(args: argparse.Namespace) -> int:
+    from silico.store import Store
+
+    n = Store(_store_url(args)).export_backstories(args.out)
+    print(f"{n} backstories written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="silico", description="Virtual survey panels from LLM personas."
@@ -506,6 +522,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-humans", type=int, default=20000)
     p.add_argument("--max-backstories", type=int, default=20000)
     p.set_defaults(fn=_cmd_tenant)
+
+    p = sub.add_parser(
+        "library", help="export the shared backstory library (JSON Lines, or .parquet)"
+    )
+    p.add_argument("out", help="file to write: *.jsonl or *.parquet")
+    p.add_argument(
+        "--store-url", help="study store URL (default: SILICO_STORE_URL, else the local stack's)"
+    )
+    p.add_argument("--state-dir", default=str(DEFAULT_STATE))
+    p.set_defaults(fn=_cmd_library)
 
     p = sub.add_parser("schema", help="print the JSON Schema of study files")
     p.set_defaults(fn=_cmd_schema)

@@ -316,6 +316,7 @@ def test_no_respondent_data_in_the_logs(stack):
     assert not (ids & words)
 
 
+@pytest.mark.timeout(1500)
 def test_interview_backstories_through_the_platform_equal_in_process(stack):
     """Interview mode over Kafka: one unit per persona, each answer reviewed against
     the transcript; the distributed study equals the in-process one."""

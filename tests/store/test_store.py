@@ -118,3 +118,11 @@ def test_backstory_library_is_shared_and_exportable(store, tmp_path):
     out = tmp_path / "lib.jsonl"
     assert store.export_backstories(str(out)) == 1
     assert "Ohio" in out.read_text()
+    pq = tmp_path / "lib.parquet"
+    assert store.export_backstories(str(pq)) == 1
+    import json
+
+    import pandas as pd
+
+    df = pd.read_parquet(pq)
+    assert list(df["id"]) == ["b1"] and json.loads(df["params"][0]) == {"t": 1.0}

@@ -409,8 +409,18 @@ class Store:
             ]
 
     def export_backstories(self, path: str) -> int:
-        """Write the library as JSON Lines; returns the count."""
+        """Write the library as JSON Lines, or Parquet when ``path`` ends in
+        ``.parquet`` (``params`` as a JSON string); returns the count."""
         rows = self.backstories()
+        if str(path).endswith(".parquet"):
+            import pandas as pd
+
+            df = pd.DataFrame(
+                [{**r, "params": json.dumps(r["params"], sort_keys=True)} for r in rows],
+                columns=["id", "text", "model", "params", "seed", "tokens"],
+            )
+            df.to_parquet(path, index=False)
+            return len(rows)
         with open(path, "w") as f:
             for r in rows:
                 f.write(json.dumps(r) + "\n")
