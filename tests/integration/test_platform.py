@@ -99,6 +99,7 @@ def test_bad_requests_get_invalid_argument_naming_the_field(stack):
     )
 
 
+@pytest.mark.timeout(1200)
 def test_distributed_study_equals_in_process(stack):
     stub = _stub(stack)
     st = stub.SubmitStudy(study_pb2.SubmitStudyRequest(spec_yaml=_spec_yaml()))
@@ -131,7 +132,7 @@ def test_distributed_study_equals_in_process(stack):
     for g in local.higher_order["gaps"]:
         d = dist_gaps[(g["item"], g["party"], g["gap"])]
         for m in ("value", "d", "value_low", "value_high"):
-            assert (d[m] is None and np.isnan(g[m])) or d[m] == pytest.approx(g[m], abs=1e-9), m
+            assert (d[m] is None and np.isnan(g[m])) or d[m] == pytest.approx(g[m], abs=1e-6), m
     print(f"distributed study: {distributed_s:.1f}s")
 
 
