@@ -19,7 +19,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -304,9 +306,18 @@ class Client:
         """Download the report folder into ``out``; returns the path of report.html."""
         out = Path(out)
         data = self.report_archive(study_id)
-        out.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            tar.extractall(out, filter="data")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Unpacked beside ``out`` and swapped in whole: never a half-written report.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                tar.extractall(tmp, filter="data")
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return out / "report.html"
 
     def results(self, study_id: str) -> Results:

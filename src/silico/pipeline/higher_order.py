@@ -59,6 +59,13 @@ def units(spec: HigherOrderSpec, party_probs: np.ndarray) -> list[HigherOrderUni
     return out
 
 
+def study_units(spec: Any, party_probs: np.ndarray | None) -> list[HigherOrderUnit]:
+    """The higher-order survey units of a study (none without a ``higher_order`` section)."""
+    if spec.higher_order is None or party_probs is None:
+        return []
+    return units(spec.higher_order, party_probs)
+
+
 def expected_rating(probs: np.ndarray) -> float:
     """Mean position (1..K) of an answer distribution; NaN when it has no mass."""
     p = np.nan_to_num(np.asarray(probs, dtype=float))

@@ -41,7 +41,7 @@ from silico.report import _tables, write_report
 from silico.report._write import metrics_document
 from silico.runtime import metrics
 from silico.runtime.kafka import Producer, requests_topic
-from silico.store import Store
+from silico.store import Store, StoredStudy
 from silico.v1 import backstory_pb2, critic_pb2, demographics_pb2, events_pb2, survey_pb2
 
 log = logging.getLogger("silico.orchestrator")
@@ -123,20 +123,19 @@ class Orchestrator:
             active = self.store.list_studies(states=("queued", "running"), limit=1000)
             for st in active:
                 self.tick(st.id)
-            self._export_metrics([st.id for st in active])
+            self._export_metrics(active)
             self.wake.wait(interval)
             self.wake.clear()
 
-    def _export_metrics(self, active: list[str]) -> None:
+    def _export_metrics(self, active: list[StoredStudy]) -> None:
+        # States as listed before this round's ticks: a gauge may lag one round.
         states = {"queued": 0, "running": 0}
         units: dict[tuple[str, str], int] = {}
-        for sid in active:
-            st = self.store.get_study(sid)
-            if st.state in states:
-                states[st.state] += 1
-                for stage, (done, total) in self.progress.get(sid, {}).items():
-                    units[(stage, "done")] = units.get((stage, "done"), 0) + done
-                    units[(stage, "total")] = units.get((stage, "total"), 0) + total
+        for st in active:
+            states[st.state] += 1
+            for stage, (done, total) in self.progress.get(st.id, {}).items():
+                units[(stage, "done")] = units.get((stage, "done"), 0) + done
+                units[(stage, "total")] = units.get((stage, "total"), 0) + total
         for state, n in states.items():
             metrics.STUDIES_ACTIVE.labels(state).set(n)
         for stage in STAGES:
@@ -263,7 +262,7 @@ class Orchestrator:
                     baseline_context(method, human_demographics(humans, h)),
                     list(items),
                 )
-        ho_units = higher_order.units(spec.higher_order, fine["party"]) if spec.higher_order else []
+        ho_units = higher_order.study_units(spec, fine.get("party"))
         for hu in ho_units:
             units[f"higher_order/{hu.persona}"] = (
                 "higher_order",
@@ -311,15 +310,6 @@ class Orchestrator:
         for method in baselines:
             base_answers[method], base_comp[method] = gather(method, humans.n)
 
-        ho = None
-        if spec.higher_order is not None:
-            ho = higher_order.gap_table(
-                spec.higher_order,
-                ho_units,
-                {hu.persona: got[f"higher_order/{hu.persona}"]["probs"] for hu in ho_units},
-                derive_seed(spec.seed, "higher-order-bootstrap"),
-                spec.evaluation.level,
-            )
         self.store.set_stage(study_id, "metrics")
         result = finish(
             spec,
@@ -336,7 +326,10 @@ class Orchestrator:
             dict(c.seconds),
             self.compare_fn,
             self.split_half_fn,
-            higher_order=ho,
+            higher_order_units=ho_units,
+            higher_order_answers={
+                hu.persona: got[f"higher_order/{hu.persona}"]["probs"] for hu in ho_units
+            },
         )
         ledger = UsageLedger()
         for stage, u in self.store.usage(study_id).items():

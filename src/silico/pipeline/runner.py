@@ -246,7 +246,7 @@ def run_study(
     t0 = time.perf_counter()
     anthology = "anthology" in spec.conditioning
     baselines = [c for c in spec.conditioning if c != "anthology"]
-    ho_units = higher_order.units(spec.higher_order, fine["party"]) if spec.higher_order else []
+    ho_units = higher_order.study_units(spec, fine.get("party"))
     total = (len(personas) if anthology else 0) + len(baselines) * humans.n + len(ho_units)
     survey_step = tick("survey", total)
     kmax = int(ks.max())
@@ -282,16 +282,7 @@ def run_study(
             progress=survey_step,
         )
         base_answers[method], base_comp[method] = sc.probs, sc.compliance
-    ho = None
-    if spec.higher_order is not None:
-        ho_answers = higher_order_answers(lm, spec, personas, ho_units, survey_step)
-        ho = higher_order.gap_table(
-            spec.higher_order,
-            ho_units,
-            ho_answers,
-            derive_seed(spec.seed, "higher-order-bootstrap"),
-            spec.evaluation.level,
-        )
+    ho_answers = higher_order_answers(lm, spec, personas, ho_units, survey_step)
     seconds["survey"] = time.perf_counter() - t0
 
     return finish(
@@ -307,7 +298,8 @@ def run_study(
         base_answers,
         base_comp,
         seconds,
-        higher_order=ho,
+        higher_order_units=ho_units,
+        higher_order_answers=ho_answers,
     )
 
 
@@ -326,7 +318,8 @@ def finish(
     seconds: dict[str, float],
     compare_fn: Callable[..., Any] | None = None,
     split_half_fn: Callable[..., Any] | None = None,
-    higher_order: dict[str, Any] | None = None,
+    higher_order_units: list[Any] | None = None,
+    higher_order_answers: dict[int, list[list[float]]] | None = None,
 ) -> StudyResult:
     """Draw the virtual responses, compute every metric, and assemble the result
     (shared by the in-process runner and the orchestrator)."""
@@ -343,6 +336,15 @@ def finish(
     )
     comparisons, lower, subgroups = evaluate(spec, humans, virtual, compare_fn, split_half_fn)
     diags.update(compliance_summary(spec.traits(), ann_comp, used, base_comp))
+    gaps = None
+    if spec.higher_order is not None:
+        gaps = higher_order.gap_table(
+            spec.higher_order,
+            higher_order_units or [],
+            higher_order_answers or {},
+            derive_seed(spec.seed, "higher-order-bootstrap"),
+            spec.evaluation.level,
+        )
     seconds = {**seconds, "metrics": time.perf_counter() - t0}
     return StudyResult(
         spec,
@@ -361,7 +363,7 @@ def finish(
         subgroups,
         diags,
         seconds,
-        higher_order,
+        gaps,
     )
 
 

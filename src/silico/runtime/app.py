@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import grpc
 from prometheus_client import start_http_server
 
-from silico.llm import CompletionsClient, ResponseCache, Usage, usage_scope
+from silico.llm import CompletionsClient, ResponseCache, usage_scope
 from silico.runtime import kafka as k
 from silico.runtime import logs, metrics
 from silico.runtime.grpc_server import Tls, serve, wait_for_shutdown
@@ -28,16 +29,6 @@ def make_lm(settings: ServiceSettings) -> CompletionsClient:
         max_retries=settings.model_retries,
         cache=cache,
     )
-
-
-def usage_dict(u: Usage) -> dict[str, int]:
-    return {
-        "calls": u.calls,
-        "prompt": u.prompt,
-        "cached": u.cached,
-        "generated": u.generated,
-        "cache_hits": u.cache_hits,
-    }
 
 
 def announce(stage: str) -> Callable[[str, bool], bytes]:
@@ -162,7 +153,7 @@ def unit_handler(
                 payload = compute(getattr(item, task))
             except ValidationError as e:
                 raise k.PoisonMessage(str(e)) from None
-        usage = usage_dict(spent) if lm is not None else None
+        usage = asdict(spent) if lm is not None else None
         store.put_result(item.study_id, stage, item.unit_key, payload, usage)
         if usage is not None:
             metrics.record_usage(stage, usage)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import threading
 import time
@@ -412,16 +413,22 @@ class Store:
         """Write the library as JSON Lines, or Parquet when ``path`` ends in
         ``.parquet`` (``params`` as a JSON string); returns the count."""
         rows = self.backstories()
-        if str(path).endswith(".parquet"):
-            import pandas as pd
+        # Written beside the target and renamed: a failed export leaves no partial file.
+        tmp = f"{path}.tmp{os.getpid()}"
+        try:
+            if str(path).endswith(".parquet"):
+                import pandas as pd
 
-            df = pd.DataFrame(
-                [{**r, "params": json.dumps(r["params"], sort_keys=True)} for r in rows],
-                columns=["id", "text", "model", "params", "seed", "tokens"],
-            )
-            df.to_parquet(path, index=False)
-            return len(rows)
-        with open(path, "w") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
+                pd.DataFrame(
+                    [{**r, "params": json.dumps(r["params"], sort_keys=True)} for r in rows],
+                    columns=["id", "text", "model", "params", "seed", "tokens"],
+                ).to_parquet(tmp, index=False)
+            else:
+                with open(tmp, "w") as f:
+                    for r in rows:
+                        f.write(json.dumps(r) + "\n")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
         return len(rows)
