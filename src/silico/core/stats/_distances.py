@@ -68,25 +68,57 @@ def normalised_wasserstein(
     return wasserstein_ordinal(p, q) / (k - 1)
 
 
-def _finite_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def undefined_entries(c_h: np.ndarray, c_v: np.ndarray) -> int:
+    """How many entries are defined in the human matrix but not in the virtual one.
+
+    A virtual item that never varies (every persona gave the same answer) has
+    no correlations; such entries are what :func:`frobenius_distance` and its
+    siblings refuse to score.
+
+    >>> undefined_entries(np.eye(2), np.array([[1.0, np.nan], [np.nan, np.nan]]))
+    3
+    """
+    a, b = np.asarray(c_h, float), np.asarray(c_v, float)
+    return int((np.isfinite(a) & ~np.isfinite(b)).sum())
+
+
+def _finite_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two matrices over the entries the human side defines, or None.
+
+    Entries undefined on the human side (items never asked together) are left
+    out of every comparison alike. An entry the human side defines but the
+    virtual side does not makes the distance undefined: setting it to 0 on
+    both sides, as an earlier version did, scored a degenerate simulation
+    *closer* to the humans (a constant item took Frobenius from 1.65 to 0.91).
+    """
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.shape != b.shape or a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValidationError(
             "correlations", f"need two square matrices of one shape, got {a.shape}, {b.shape}"
         )
-    ok = np.isfinite(a) & np.isfinite(b)
-    if not ok.any():
-        raise ValidationError("correlations", "no entry is defined in both matrices")
-    return np.where(ok, a, 0.0), np.where(ok, b, 0.0)
+    human = np.isfinite(a)
+    if not human.any():
+        raise ValidationError("correlations", "no entry is defined in the human matrix")
+    if (human & ~np.isfinite(b)).any():
+        return None
+    return np.where(human, a, 0.0), np.where(human, b, 0.0)
 
 
 def frobenius_distance(c_h: np.ndarray, c_v: np.ndarray) -> float:
-    """:math:`\\lVert C_h - C_v \\rVert_F`; entries undefined in either matrix are left out.
+    """:math:`\\lVert C_h - C_v \\rVert_F` over the entries the human matrix defines.
+
+    NaN when the virtual matrix leaves one of them undefined (see
+    :func:`undefined_entries`): an undefined correlation is never scored as a match.
 
     >>> frobenius_distance(np.eye(2), np.array([[1.0, 0.5], [0.5, 1.0]]))
     0.7071067811865476
+    >>> frobenius_distance(np.eye(2), np.array([[1.0, np.nan], [np.nan, np.nan]]))
+    nan
     """
-    a, b = _finite_pair(c_h, c_v)
+    pair = _finite_pair(c_h, c_v)
+    if pair is None:
+        return float("nan")
+    a, b = pair
     return float(np.sqrt(np.sum((a - b) ** 2)))
 
 
@@ -98,7 +130,10 @@ def cbs_distance(c_h: np.ndarray, c_v: np.ndarray) -> float:
     >>> abs(round(cbs_distance(np.eye(3), 2 * np.eye(3)), 12))
     0.0
     """
-    a, b = _finite_pair(c_h, c_v)
+    pair = _finite_pair(c_h, c_v)
+    if pair is None:
+        return float("nan")
+    a, b = pair
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na == 0 or nb == 0:
         raise ValidationError("correlations", "a matrix is all zero")
@@ -107,10 +142,15 @@ def cbs_distance(c_h: np.ndarray, c_v: np.ndarray) -> float:
 
 
 def l1_distance(c_h: np.ndarray, c_v: np.ndarray) -> float:
-    """Entry-wise :math:`\\sum_{ij} |C_{h,ij} - C_{v,ij}|` over entries defined in both.
+    """Entry-wise :math:`\\sum_{ij} |C_{h,ij} - C_{v,ij}|` over the entries the human matrix defines.
+
+    NaN when the virtual matrix leaves one of them undefined.
 
     >>> l1_distance(np.eye(2), np.array([[1.0, 0.5], [0.5, 1.0]]))
     1.0
     """
-    a, b = _finite_pair(c_h, c_v)
+    pair = _finite_pair(c_h, c_v)
+    if pair is None:
+        return float("nan")
+    a, b = pair
     return float(np.sum(np.abs(a - b)))

@@ -136,9 +136,12 @@ def weighted_corr(values: np.ndarray, weights: np.ndarray | None = None) -> np.n
         var_i = sq_ij - mean_ij**2
         var_j = var_i.T
         den = np.sqrt(np.clip(var_i, 0, None) * np.clip(var_j, 0, None))
-        # Relative tolerance: a constant item leaves round-off in the variance.
-        scale = np.sqrt(sq_ij * sq_ij.T)
-        tiny = den <= 1e-12 * np.where(scale > 0, scale, 1.0)
+        # A constant item leaves round-off (~1e-14) in its variance, which must
+        # not pass for variation: test each variance against its own second
+        # moment, not the product against a joint scale (that let a constant
+        # item through with spurious correlations near +-1).
+        flat_i = var_i <= 1e-9 * np.where(sq_ij > 0, sq_ij, 1.0)
+        tiny = flat_i | flat_i.T | (den <= 0)
         r = np.where(tiny | (cnt < 2), np.nan, cov / den)
     r = np.clip(r, -1.0, 1.0)
     d = np.diag(r).copy()
