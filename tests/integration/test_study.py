@@ -149,7 +149,7 @@ def test_cli_bad_spec_is_one_line_not_a_traceback(tmp_path):
 
 
 def test_higher_order_gaps_are_reported(study):
-    """The tiny study declares one perception item: partisan personas answer its four
+    """The tiny study declares one perception item: partisan personas answer its five
     variants, and the gaps follow from their answers by the formulas of party_gaps."""
     spec, result, again, out = study
     ho = result.higher_order
@@ -159,7 +159,7 @@ def test_higher_order_gaps_are_reported(study):
 
     units = ho_mod.units(spec.higher_order, result.persona_traits["party"])
     assert ho["n_partisan_personas"] == len(units)
-    assert all(len(u.items) == 4 for u in units)  # self, ingroup, outgroup, meta
+    assert all(len(u.items) == 5 for u in units)  # self, own, ingroup, outgroup, meta
     gaps = pd.read_csv(out / "tables" / "higher_order.csv")
     assert set(gaps["gap"]) == {"hostility", "meta_perception"}  # a rating item
     assert set(gaps["party"]) == {"Democrats", "Republicans"}
@@ -167,7 +167,7 @@ def test_higher_order_gaps_are_reported(study):
     for _, g in gaps[gaps["gap"] == "hostility"].iterrows():
         m = means[(means["item"] == "warmth") & (means["party"] == g["party"])].iloc[0]
         if m["n"] >= 2:  # hostility = mean rating of the other party - of one's own
-            assert g["value"] == pytest.approx(m["self"] - m["ingroup"], abs=1e-9)
-        for p in ("self", "ingroup", "outgroup", "meta"):
+            assert g["value"] == pytest.approx(m["self"] - m["own"], abs=1e-9)
+        for p in ("self", "own", "ingroup", "outgroup", "meta"):
             assert np.isnan(m[p]) or 1 <= m[p] <= 5
     assert "Higher-order perceptions" in (out / "report.html").read_text()
