@@ -35,6 +35,7 @@ def generate(
         temperature=st.temperature,
         top_p=st.top_p or 1.0,
         citizen_preamble=st.citizen_preamble,
+        repetition_penalty=st.repetition_penalty or 1.0,
     )
     return backstory_pb2.GenerateResponse(
         text=text, completion_tokens=tokens, seed=seed, backstory_id=bid
@@ -67,6 +68,7 @@ def _payload(lm: Any, req: backstory_pb2.GenerateRequest) -> dict[str, Any]:
             top_p=st.top_p or 1.0,
             critic=(lm if st.critic_model else None) if st.use_critic else None,
             max_attempts=st.max_attempts or 3,
+            repetition_penalty=st.repetition_penalty or 1.0,
         )
         return {
             "text": b.text,

@@ -63,7 +63,7 @@ def match(req: matching_pb2.MatchRequest) -> Matching:
     if req.method == "greedy":
         return greedy_match(problem)
     if req.method == "hungarian":
-        return hungarian_match(problem)
+        return hungarian_match(problem, raw=req.raw_weights)
     if req.method == "capacity":
         return capacity_match(problem, req.capacity or 1, weights)
     return random_match(

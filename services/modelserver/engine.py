@@ -193,6 +193,9 @@ class Params:
     top_p: float = 1.0
     seed: int | None = None
     stop: list[str] | None = None
+    #: vLLM's semantics: logits of tokens already in the prompt or the output are
+    #: divided by it when positive and multiplied when negative (1 = off).
+    repetition_penalty: float = 1.0
     logprobs: int | None = None
     reuse_prefix: bool = True
 
@@ -284,6 +287,8 @@ class Engine:
             raise RequestError("temperature must be >= 0")
         if not 0 < req.top_p <= 1:
             raise RequestError("top_p must be in (0, 1]")
+        if not 0 < req.repetition_penalty <= 2:
+            raise RequestError("repetition_penalty must be in (0, 2]")
         if req.logprobs is not None and not 0 <= req.logprobs <= 20:
             raise RequestError("logprobs must be in 0..20")
         ids = self.encode(req.prompt)
@@ -430,7 +435,7 @@ class Engine:
         for b, r in enumerate(reqs):
             gen = torch.Generator().manual_seed(int(r.seed) if r.seed is not None else 0)
             lp = torch.log_softmax(logits[b], dim=-1)
-            tok = self._sample(r, logits[b], gen)
+            tok = self._sample(r, logits[b], gen, ids[b])
             c = Choice("", "length")
             self._emit(c, r, tok, lp)
             eos = self.tokenizer.eos_token_id
@@ -443,7 +448,18 @@ class Engine:
             results.append(Result(c, len(ids[b]), n_out, common, seconds))
         return results
 
-    def _sample(self, r: Params, logits: torch.Tensor, gen: torch.Generator) -> int:
+    def _sample(
+        self,
+        r: Params,
+        logits: torch.Tensor,
+        gen: torch.Generator,
+        seen: torch.Tensor | None = None,
+    ) -> int:
+        if r.repetition_penalty != 1.0 and seen is not None and len(seen):
+            logits = logits.clone()
+            idx = torch.unique(seen)
+            v = logits[idx]
+            logits[idx] = torch.where(v > 0, v / r.repetition_penalty, v * r.repetition_penalty)
         if r.temperature == 0:
             return int(torch.argmax(logits))
         probs = torch.softmax(logits / r.temperature, dim=-1)
@@ -504,7 +520,12 @@ class Engine:
                 if done[b]:
                     next_tokens.append(filler)
                     continue
-                tok = self._sample(r, logits[b], gens[b])
+                seen = (
+                    torch.cat([ids[b], torch.tensor(out_ids[b], dtype=torch.long)])
+                    if r.repetition_penalty != 1.0
+                    else None
+                )
+                tok = self._sample(r, logits[b], gens[b], seen)
                 next_tokens.append(tok)
                 c = choices[b]
                 self._emit(c, r, tok, lp_all[b])

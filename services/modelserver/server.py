@@ -65,6 +65,8 @@ class CompletionRequest(BaseModel):
     max_tokens: int = Field(16, ge=0, le=8192)
     temperature: float = Field(1.0, ge=0.0, le=10.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
+    # vLLM's extra sampling parameter (the OpenAI API has none like it).
+    repetition_penalty: float = Field(1.0, gt=0.0, le=2.0)
     n: int = Field(1, ge=1, le=1)
     stop: str | list[str] | None = None
     seed: int | None = None
@@ -171,6 +173,7 @@ class SmolModel(Model):
                     max_tokens=req.max_tokens,
                     temperature=req.temperature,
                     top_p=req.top_p,
+                    repetition_penalty=req.repetition_penalty,
                     seed=None if req.seed is None else req.seed + i,
                     stop=stop,
                     logprobs=req.logprobs,

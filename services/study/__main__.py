@@ -13,7 +13,7 @@ import numpy as np
 
 from services.matching.servicer import problem_to_proto
 from services.study.servicer import StudyServicer
-from silico.convert import interval_from_proto, responses_to_proto
+from silico.convert import dists_to_proto, interval_from_proto, responses_to_proto
 from silico.core.matching import Matching
 from silico.pipeline.orchestrator import Orchestrator
 from silico.runtime import kafka as k
@@ -40,11 +40,20 @@ def _rpc_fns(settings: ServiceSettings) -> tuple[Any, Any, Any]:
             capacity=spec.matching.capacity,
             survey_weights=weights.tolist(),
             seed=derive_seed(spec.seed, "random-match"),
+            raw_weights=spec.matching.hungarian_objective == "raw",
         )
         r = mch.Match(req, timeout=600)
         return Matching(np.asarray(r.persona, dtype=np.int64), np.asarray(r.log_weight), method)
 
-    def compare_fn(h: Any, v: Any, n_boot: int, seed: int, level: float) -> Any:
+    def compare_fn(
+        h: Any,
+        v: Any,
+        n_boot: int,
+        seed: int,
+        level: float,
+        dists: Any = None,
+        clusters: Any = None,
+    ) -> Any:
         r = met.Compare(
             metrics_pb2.CompareRequest(
                 human=responses_to_proto(h),
@@ -52,6 +61,8 @@ def _rpc_fns(settings: ServiceSettings) -> tuple[Any, Any, Any]:
                 bootstrap=n_boot,
                 seed=seed,
                 level=level,
+                clusters=[] if clusters is None else [int(c) for c in clusters],
+                **dists_to_proto(dists),
             ),
             timeout=600,
         )

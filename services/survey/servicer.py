@@ -26,6 +26,8 @@ def run(lm: LanguageModel, req: survey_pb2.AnswerRequest) -> dict[str, Any]:
     mode = req.mode or "logprob"
     if mode not in ("logprob", "sampled"):
         raise ValidationError("mode", "must be 'logprob' or 'sampled'")
+    if not 0.0 <= req.min_compliance <= 1.0:
+        raise ValidationError("min_compliance", "must be within 0..1")
     sc = score_items(
         lm,
         [req.context],
@@ -36,10 +38,17 @@ def run(lm: LanguageModel, req: survey_pb2.AnswerRequest) -> dict[str, Any]:
         stage=req.stage or "survey",
         max_attempts=req.max_attempts or 3,
         first_index=req.index,
+        min_compliance=req.min_compliance,
+        series=req.series,
     )
     return {
-        "probs": [np.nan_to_num(sc.probs[0, j, : it.k]).tolist() for j, it in enumerate(items)],
+        # A non-compliant answer is stored as an empty list: missing, never guessed.
+        "probs": [
+            p.tolist() if np.isfinite(p).all() else []
+            for p in (sc.probs[0, j, : it.k] for j, it in enumerate(items))
+        ],
         "compliance": sc.compliance[0].tolist(),
+        "attempts": (sc.attempts[0] if sc.attempts is not None else np.zeros(len(items))).tolist(),
     }
 
 
@@ -51,8 +60,8 @@ class SurveyServicer(survey_pb2_grpc.SurveyServiceServicer):
         out = run(self._lm, request)
         return survey_pb2.AnswerResponse(
             answers=[
-                common_pb2.Distribution(probs=p, compliance=c)
-                for p, c in zip(out["probs"], out["compliance"], strict=True)
+                common_pb2.Distribution(probs=p, compliance=c, attempts=int(a))
+                for p, c, a in zip(out["probs"], out["compliance"], out["attempts"], strict=True)
             ]
         )
 

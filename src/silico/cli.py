@@ -144,8 +144,31 @@ def _print_headline(table: Any, report: Path, t0: float) -> None:
     print()
     cols = [c for c in HEADLINE_COLS if c in table.columns]
     print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    folder = report if report.is_dir() else report.parent
+    doc_path = folder / "metrics.json"
+    if doc_path.is_file():
+        _print_honesty(json.loads(doc_path.read_text()))
     print(f"\nreport: {report}  (metrics.json, tables/, data/, plots/ beside it)")
     print(f"wall time: {time.monotonic() - t0:.0f}s")
+
+
+def _print_honesty(doc: dict[str, Any]) -> None:
+    """What the headline rests on: dropped answers, how intervals and the bound were made."""
+    dropped = doc.get("dropped_answers") or {}
+    if dropped:
+        parts = ", ".join(f"{m} {d['total']}/{d['of']}" for m, d in dropped.items())
+        print(f"\ndropped non-compliant answers (missing, not guessed): {parts}")
+    unc = doc.get("uncertainty") or {}
+    if unc.get("bootstrap"):
+        print(f"intervals: {unc['bootstrap']} ({unc.get('bootstrap_replicates')} replicates)")
+    sh = unc.get("split_half") or {}
+    if sh:
+        print(
+            f"lower bound: mean of {sh.get('iterations')} split-halves, "
+            f"half size {sh.get('half_size')} respondents"
+        )
+        if sh.get("warning"):
+            print(f"warning: {sh['warning']}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

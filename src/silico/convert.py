@@ -62,8 +62,36 @@ def responses_from_proto(p: common_pb2.ResponseMatrix, field: str) -> Responses:
 
 
 def interval_to_proto(i: Interval) -> common_pb2.Interval:
-    return common_pb2.Interval(estimate=i.estimate, low=i.low, high=i.high)
+    return common_pb2.Interval(estimate=i.estimate, low=i.low, high=i.high, n=i.n)
 
 
-def interval_from_proto(p: common_pb2.Interval, n: int = 0) -> Interval:
-    return Interval(p.estimate, p.low, p.high, n)
+def interval_from_proto(p: common_pb2.Interval) -> Interval:
+    return Interval(p.estimate, p.low, p.high, p.n)
+
+
+def dists_to_proto(dists: np.ndarray | None) -> dict[str, Any]:
+    """CompareRequest fields carrying the virtual rows' answer distributions."""
+    if dists is None:
+        return {}
+    d = np.asarray(dists, dtype=float)
+    return {"virtual_dists": d.ravel().tolist(), "dists_k": int(d.shape[2])}
+
+
+def dists_from_proto(req: Any, n: int, p: int) -> np.ndarray | None:
+    if not len(req.virtual_dists):
+        return None
+    k = req.dists_k
+    if k < 2 or len(req.virtual_dists) != n * p * k:
+        raise ValidationError(
+            "virtual_dists",
+            f"expected n*p*dists_k = {n}*{p}*{k} values, got {len(req.virtual_dists)}",
+        )
+    return np.asarray(req.virtual_dists, dtype=float).reshape(n, p, k)
+
+
+def answer_to_proto(probs: Any, compliance: float, attempts: int = 0) -> common_pb2.Distribution:
+    """A survey answer; a non-compliant (NaN) answer travels as no probabilities."""
+    p = np.asarray(probs, dtype=float)
+    return common_pb2.Distribution(
+        probs=p.tolist() if np.isfinite(p).all() else [], compliance=compliance, attempts=attempts
+    )

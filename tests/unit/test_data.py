@@ -183,3 +183,23 @@ def test_csv_loader_fuzz_returns_data_or_names_the_problem(tmp_path, rows, heade
     ok = vals[~np.isnan(vals)]
     assert ((ok >= 1) & (ok <= 4)).all()
     assert (d.responses.weights > 0).all() and np.isfinite(d.responses.weights).all()
+
+
+def test_cut_question_text_is_refused_and_the_full_wording_used(cces_dir, tmp_path):
+    import json
+
+    items = ["CC18_422a", "CC18_422b"]
+    d = load_survey(cces_dir / "cces_2018_sample.csv", cces_dir / "codebook.json", items, ())
+    # The default study asks the wording respondents read, not the 80-character label.
+    assert d.items[0].question.endswith("because of the color of their skin.")
+    cb = json.loads((cces_dir / "codebook.json").read_text())
+    del cb["CC18_422a"]["question"]  # as the codebook was before: only the cut label
+    path = tmp_path / "cb.json"
+    path.write_text(json.dumps(cb))
+    with pytest.raises(ValidationError, match=r"questionnaire\.items\.CC18_422a.*looks cut"):
+        load_survey(cces_dir / "cces_2018_sample.csv", path, items, ())
+    full = "Do you agree? White people have advantages because of the color of their skin."
+    d2 = load_survey(
+        cces_dir / "cces_2018_sample.csv", path, items, (), questions={"CC18_422a": full}
+    )
+    assert d2.items[0].question == full

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from silico.core.errors import ValidationError
 from silico.core.prompts import (
+    BIO_PREAMBLE,
     INTERVIEW_QUESTIONS,
-    HigherOrderTemplate,
     Item,
     Turn,
     accepts_citizen_answer,
@@ -20,7 +20,6 @@ from silico.core.prompts import (
     critic_prompt,
     demographic_items,
     interview_prompt,
-    make_variants,
     parse_verdict,
     present,
     reversed_order,
@@ -113,34 +112,41 @@ def test_rule_critic_catches_planted_contradiction_and_passes_consistent_story()
 
 def test_baselines():
     demo = {"party": "Republican", "age": "30-39"}
-    assert baseline_context("bio", demo) == "I am a Republican. I am 30 to 39 years old."
+    assert baseline_context("bio", demo) == (
+        f"{BIO_PREAMBLE}\nDescription: I am a Republican. I am 30 to 39 years old."
+    )
     assert baseline_context("portray", demo) == "You are a Republican. You are 30 to 39 years old."
     qa = baseline_context("qa", demo)
     assert qa.count("Question:") == 2 and "Answer: 30-39" in qa
-    assert baseline_context("bio", {"age": "18-29"}) == "I am 18-29 years old."
+    assert baseline_context("bio", {"age": "18-29"}).endswith("Description: I am 18-29 years old.")
     with pytest.raises(ValidationError, match=r"demographics\.party"):
         baseline_context("bio", {"party": " "})
     with pytest.raises(ValidationError, match="conditioning"):
         baseline_context("anthology", demo)
 
 
-def test_higher_order_variants_for_both_parties():
-    t = HigherOrderTemplate(
-        "subvert",
-        "Would you support ignoring court rulings by {target} judges?",
-        "Would most {group} support ignoring court rulings by {target} judges?",
-        "How would most {group} answer: would {target} support ignoring court rulings?",
-        ("Never", "Probably not", "Probably", "Definitely"),
-    )
-    rep = {v.perspective: v for v in make_variants(t, "Republicans")}
-    assert (
-        rep["self"].item.question == "Would you support ignoring court rulings by Democrats judges?"
-    )
-    assert rep["ingroup"].target_party == "Republicans"
-    assert rep["outgroup"].item.question.startswith("Would most Democrats")
-    assert rep["meta"].item.question == (
-        "How would most Democrats answer: would Republicans support ignoring court rulings?"
-    )
-    assert len({v.item.id for v in rep.values()}) == 4
-    with pytest.raises(ValidationError, match="must contain"):
-        HigherOrderTemplate("x", "no target", "{group} {target}", "{group} {target}", ("a", "b"))
+def test_qa_baseline_is_multiple_choice_in_a_given_order():
+    demo = {"party": "Republican", "age": "30-39"}
+    options = {"party": ["Democrat", "Republican", "Independent"], "age": ["18-29", "30-39"]}
+    qa = baseline_context("qa", demo, options, [1, 0])
+    # The official QA format: lettered options and an answer "(X)", traits in the given order.
+    assert qa.index("What is your age?") < qa.index("Democrat, a Republican")
+    assert "(A) 18-29\n(B) 30-39" in qa and "Answer: (B)" in qa
+    assert "(C) Independent" in qa and qa.endswith("Answer: (B)")
+    with pytest.raises(ValidationError, match="order"):
+        baseline_context("qa", demo, options, [0, 0])
+
+
+def test_options_starting_with_the_article_a_are_guarded():
+    from silico.core.extraction import parse_text_answer
+    from silico.core.prompts import Item, letter_word_options, present, survey_prompt
+
+    opts = ("A lot", "Some", "Not at all")
+    assert letter_word_options(opts) and not letter_word_options(("Agree", "Disagree"))
+    # Sampled text "A lot" is the first option's text, not a stray letter A.
+    assert parse_text_answer(" A lot, honestly", list(opts)) == 0
+    assert parse_text_answer(" Not at all", list(opts)) == 2
+    assert parse_text_answer(" (C) Not at all", list(opts)) == 2
+    # Logprob scoring opens the parenthesis so that the next token is the letter.
+    p = survey_prompt("ctx", present(Item("q", "How much?", opts)), open_paren=True)
+    assert p.endswith("Answer: (")

@@ -185,8 +185,12 @@ class CompletionsClient:
         stop: Sequence[str] = (),
         seed: int | Sequence[int] | None = None,
         stage: str = "generate",
+        repetition_penalty: float = 1.0,
     ) -> list[Generation]:
-        """Sampled text per prompt; ``seed`` (one, or one per prompt) makes it reproducible."""
+        """Sampled text per prompt; ``seed`` (one, or one per prompt) makes it reproducible.
+
+        ``repetition_penalty`` is vLLM's extra sampling parameter (sent only when
+        it is not 1, so a plain OpenAI server is never sent a field it refuses)."""
         seeds = list(seed) if isinstance(seed, Sequence) else [seed] * len(prompts)
         if len(seeds) != len(prompts):
             raise ValueError("one seed per prompt")
@@ -197,6 +201,8 @@ class CompletionsClient:
                 "temperature": temperature,
                 "top_p": top_p,
             }
+            if repetition_penalty != 1.0:
+                params["repetition_penalty"] = repetition_penalty
             if stop:
                 params["stop"] = list(stop)
             if seeds[i] is not None:

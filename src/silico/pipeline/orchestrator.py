@@ -24,15 +24,15 @@ import yaml
 from silico.convert import item_to_proto, verdict_from_dict, verdict_to_dict
 from silico.core.data import SurveyData
 from silico.core.matching import Matching
-from silico.core.prompts import baseline_context
 from silico.core.sampling import derive_seed
 from silico.llm import Usage, UsageLedger
 from silico.pipeline import higher_order
 from silico.pipeline.runner import (
+    baseline_contexts,
     finish,
-    human_demographics,
     load_humans,
     persona_categories,
+    persona_context,
     run_matchings,
 )
 from silico.pipeline.spec import StudySpec, parse_spec
@@ -217,7 +217,7 @@ class Orchestrator:
             self.store.set_stage(study_id, "annotate")
             for k in missing:
                 req = demographics_pb2.AnnotateRequest(
-                    backstory=personas[k].text,
+                    backstory=persona_context(spec, personas[k]),
                     traits=traits,
                     estimator=spec.demographics.estimator,
                     samples=spec.demographics.samples,
@@ -253,21 +253,16 @@ class Orchestrator:
         units: dict[str, tuple[str, int, str, list[Any]]] = {}
         if anthology:
             for k, b in enumerate(personas):
-                units[f"anthology/{k}"] = ("anthology", k, b.text, list(items))
+                units[f"anthology/{k}"] = ("anthology", k, persona_context(spec, b), list(items))
         for method in baselines:
-            for h in range(humans.n):
-                units[f"{method}/{h}"] = (
-                    method,
-                    h,
-                    baseline_context(method, human_demographics(humans, h)),
-                    list(items),
-                )
+            for h, ctx in enumerate(baseline_contexts(spec, humans, method)):
+                units[f"{method}/{h}"] = (method, h, ctx, list(items))
         ho_units = higher_order.study_units(spec, fine.get("party"))
         for hu in ho_units:
             units[f"higher_order/{hu.persona}"] = (
                 "higher_order",
                 hu.persona,
-                personas[hu.persona].text,
+                persona_context(spec, personas[hu.persona]),
                 hu.items,
             )
         got_keys = self.store.result_keys(study_id, "survey")
@@ -286,20 +281,28 @@ class Orchestrator:
                     index=idx,
                     stage="survey",
                     max_attempts=spec.answers.max_attempts,
+                    min_compliance=spec.answers.min_compliance,
+                    series=spec.answers.series,
                 )
                 self._send(study_id, "survey", u, events_pb2.WorkItem(survey=req))
             return
         got = self.store.results(study_id, "survey")
         kmax = int(ks.max())
 
+        attempts: dict[str, np.ndarray | None] = {}
+
         def gather(prefix: str, n: int) -> tuple[np.ndarray, np.ndarray]:
             probs = np.full((n, len(items), kmax), np.nan)
             comp = np.zeros((n, len(items)))
+            att = np.zeros((n, len(items)), dtype=np.int64)
             for i in range(n):
                 r = got[f"{prefix}/{i}"]
                 for j, it in enumerate(items):
-                    probs[i, j, : it.k] = r["probs"][j]
+                    if r["probs"][j]:  # empty: a dropped, non-compliant answer
+                        probs[i, j, : it.k] = r["probs"][j]
                 comp[i] = r["compliance"]
+                att[i] = r.get("attempts", [0] * len(items))
+            attempts[prefix] = att
             return probs, comp
 
         if anthology:
@@ -330,6 +333,7 @@ class Orchestrator:
             higher_order_answers={
                 hu.persona: got[f"higher_order/{hu.persona}"]["probs"] for hu in ho_units
             },
+            attempts=attempts,
         )
         ledger = UsageLedger()
         for stage, u in self.store.usage(study_id).items():
@@ -365,6 +369,7 @@ class Orchestrator:
                     spec.backstories.top_p,
                     spec.backstories.variant,
                     spec.backstories.prompt_format,
+                    spec.backstories.repetition_penalty,
                 ),
                 b.seed,
                 b.tokens,
@@ -392,6 +397,7 @@ class Orchestrator:
             top_p=bs.top_p,
             citizen_preamble=bs.citizen_preamble,
             max_attempts=bs.max_attempts,
+            repetition_penalty=bs.repetition_penalty,
             use_critic=spec.critic.enabled,
             critic_model=spec.critic.use_model,
             model_name=spec.model.name,

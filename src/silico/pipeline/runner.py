@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,15 +25,23 @@ from silico.core.matching import (
     hungarian_match,
     random_match,
 )
-from silico.core.prompts import baseline_context
+from silico.core.prompts import (
+    BACKSTORY_QUESTION_LONG,
+    BACKSTORY_QUESTION_SHORT,
+    baseline_context,
+    qa_turn,
+)
 from silico.core.sampling import derive_seed, draw_responses
 from silico.core.stats import (
-    Comparison,
+    BOOTSTRAP_METHOD,
     Interval,
     Responses,
+    Subgroup,
     by_subgroup,
     compare_with_ci,
     split_half,
+    split_half_note,
+    subgroup_lower_bounds,
 )
 from silico.core.traits import coarsen
 from silico.pipeline import higher_order
@@ -70,11 +78,13 @@ class StudyResult:
     virtual: dict[str, Responses]
     comparisons: dict[str, dict[str, Interval]]
     lower_bound: dict[str, Interval]
-    subgroups: dict[str, dict[str, dict[str, Comparison]]]
+    subgroups: dict[str, dict[str, dict[str, Subgroup]]]
     diagnostics: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
     #: Partisan perception gaps (see :mod:`silico.pipeline.higher_order`), if asked.
     higher_order: dict[str, Any] | None = None
+    #: The human split-half lower bound within each subgroup: trait -> group -> bound.
+    subgroup_bounds: dict[str, dict[str, Subgroup]] = field(default_factory=dict)
 
     def persona_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -110,6 +120,33 @@ class StudyResult:
         return [b for b in self.backstories if b.accepted]
 
 
+def persona_context(spec: StudySpec, backstory: Backstory) -> str:
+    """What conditions a persona in every demographic and survey prompt.
+
+    The backstory keeps the framing it was written in, as the official code
+    does: the question it answers, then ``Answer:`` and the text. An
+    interview transcript is already a run of such turns.
+    """
+    if spec.backstories.mode == "interview":
+        return backstory.text
+    question = (
+        BACKSTORY_QUESTION_SHORT if spec.backstories.variant == "short" else BACKSTORY_QUESTION_LONG
+    )
+    return qa_turn(question, backstory.text)
+
+
+def answer_settings(spec: StudySpec) -> dict[str, Any]:
+    """How the survey stage answers (keyword arguments of :func:`score_items`)."""
+    a = spec.answers
+    return {
+        "orders": a.orders,
+        "mode": a.mode,
+        "max_attempts": a.max_attempts,
+        "min_compliance": a.min_compliance,
+        "series": a.series,
+    }
+
+
 def load_humans(spec: StudySpec) -> SurveyData:
     """The study's human respondents (filtered, sampled with the study seed)."""
     d = spec.data
@@ -122,6 +159,7 @@ def load_humans(spec: StudySpec) -> SurveyData:
         filters=d.filters,
         id_column=d.id_column,
         reverse=spec.questionnaire.reverse,
+        questions=spec.questionnaire.questions,
     )
     answered = np.isfinite(data.responses.values).any(axis=1)
     keep = np.flatnonzero(answered)
@@ -153,7 +191,7 @@ def match(
     if method == "greedy":
         return greedy_match(problem)
     if method == "hungarian":
-        return hungarian_match(problem)
+        return hungarian_match(problem, raw=spec.matching.hungarian_objective == "raw")
     if method == "capacity":
         return capacity_match(problem, spec.matching.capacity, weights)
     return random_match(
@@ -162,6 +200,21 @@ def match(
         np.random.default_rng(derive_seed(spec.seed, "random-match")),
         problem,
     )
+
+
+def baseline_contexts(spec: StudySpec, humans: SurveyData, method: str) -> list[str]:
+    """Each respondent's conditioning text for a baseline method.
+
+    QA lists the traits as multiple-choice items over the survey's own
+    categories, in an order shuffled per respondent with a recorded seed.
+    """
+    options = {t: list(s.categories) for t, s in humans.schemes.items()}
+    out = []
+    for h in range(humans.n):
+        demo = human_demographics(humans, h)
+        order = np.random.default_rng(derive_seed(spec.seed, "qa-order", h)).permutation(len(demo))
+        out.append(baseline_context(method, demo, options, order.tolist()))
+    return out
 
 
 def human_demographics(humans: SurveyData, h: int) -> dict[str, str]:
@@ -208,6 +261,7 @@ def run_study(
         temperature=bs.temperature,
         top_p=bs.top_p,
         citizen_preamble=bs.citizen_preamble,
+        repetition_penalty=bs.repetition_penalty,
         critic=lm if spec.critic.use_model else None,
         use_critic=spec.critic.enabled,
         max_attempts=bs.max_attempts,
@@ -222,9 +276,10 @@ def run_study(
         )
     traits = spec.traits()
     t0 = time.perf_counter()
+    contexts = [persona_context(spec, b) for b in personas]
     fine, ann_comp = annotate(
         lm,
-        [b.text for b in personas],
+        contexts,
         traits,
         spec.demographics.estimator,
         spec.demographics.samples,
@@ -252,36 +307,33 @@ def run_study(
     kmax = int(ks.max())
     persona_answers = np.full((len(personas), len(items), kmax), np.nan)
     persona_comp = np.zeros((len(personas), len(items)))
+    attempts: dict[str, np.ndarray] = {}
     if anthology:
-        sc = score_items(
-            lm,
-            [b.text for b in personas],
-            items,
-            spec.answers.orders,
-            spec.answers.mode,
-            seed=derive_seed(spec.seed, "survey", "anthology"),
-            stage="survey",
-            max_attempts=spec.answers.max_attempts,
-            progress=survey_step,
-        )
-        persona_answers, persona_comp = sc.probs, sc.compliance
-    base_answers, base_comp = {}, {}
-    for method in baselines:
-        contexts = [
-            baseline_context(method, human_demographics(humans, h)) for h in range(humans.n)
-        ]
         sc = score_items(
             lm,
             contexts,
             items,
-            spec.answers.orders,
-            spec.answers.mode,
+            seed=derive_seed(spec.seed, "survey", "anthology"),
+            stage="survey",
+            progress=survey_step,
+            **answer_settings(spec),
+        )
+        persona_answers, persona_comp = sc.probs, sc.compliance
+        attempts["anthology"] = sc.attempts
+    base_answers, base_comp = {}, {}
+    for method in baselines:
+        ctxs = baseline_contexts(spec, humans, method)
+        sc = score_items(
+            lm,
+            ctxs,
+            items,
             seed=derive_seed(spec.seed, "survey", method),
             stage="survey",
-            max_attempts=spec.answers.max_attempts,
             progress=survey_step,
+            **answer_settings(spec),
         )
         base_answers[method], base_comp[method] = sc.probs, sc.compliance
+        attempts[method] = sc.attempts
     ho_answers = higher_order_answers(lm, spec, personas, ho_units, survey_step)
     seconds["survey"] = time.perf_counter() - t0
 
@@ -300,6 +352,7 @@ def run_study(
         seconds,
         higher_order_units=ho_units,
         higher_order_answers=ho_answers,
+        attempts=attempts,
     )
 
 
@@ -320,26 +373,44 @@ def finish(
     split_half_fn: Callable[..., Any] | None = None,
     higher_order_units: list[Any] | None = None,
     higher_order_answers: dict[int, list[list[float]]] | None = None,
+    attempts: dict[str, np.ndarray | None] | None = None,
 ) -> StudyResult:
     """Draw the virtual responses, compute every metric, and assemble the result
     (shared by the in-process runner and the orchestrator)."""
     t0 = time.perf_counter()
     ks = humans.responses.ks
+    if not spec.evaluation.weighted:
+        # The released code's convention: every respondent counts once.
+        r = humans.responses
+        humans = replace(humans, responses=Responses(r.values, r.ks, np.ones(r.n)))
     n_personas = len([b for b in backstories if b.accepted])
     if persona_answers is None:
         persona_answers = np.full((n_personas, len(humans.items), int(ks.max())), np.nan)
         used = None
     else:
         used = persona_comp
-    virtual = virtual_responses(
+    panels = virtual_panels(
         spec, matchings, persona_answers, base_answers, ks, humans.responses.weights
     )
-    comparisons, lower, subgroups = evaluate(spec, humans, virtual, compare_fn, split_half_fn)
+    virtual = {name: p.responses for name, p in panels.items()}
+    comparisons, lower, subgroups, bounds = evaluate(
+        spec, humans, panels, compare_fn, split_half_fn
+    )
     diags.update(compliance_summary(spec.traits(), ann_comp, used, base_comp))
+    diags["dropped_answers"] = dropped_answers(humans, virtual)
+    diags["answer_attempts"] = attempt_summary(humans, attempts or {})
+    diags["bootstrap_method"] = BOOTSTRAP_METHOD
+    diags["split_half"] = {
+        "iterations": spec.evaluation.split_half_iterations,
+        "half_size": humans.n // 2,
+        "warning": split_half_note(humans.n),
+    }
     gaps = None
     if spec.higher_order is not None:
-        gaps = higher_order.gap_table(
-            spec.higher_order,
+        gaps = higher_order.study_gap_table(
+            spec,
+            humans,
+            matchings,
             higher_order_units or [],
             higher_order_answers or {},
             derive_seed(spec.seed, "higher-order-bootstrap"),
@@ -364,6 +435,7 @@ def finish(
         diags,
         seconds,
         gaps,
+        bounds,
     )
 
 
@@ -396,6 +468,41 @@ def higher_order_answers(
     return out
 
 
+@dataclass(frozen=True)
+class Panel:
+    """A virtual panel: one response per human, the distributions they were drawn
+    from, and the cluster (persona, or the human's own prompt) of each row."""
+
+    responses: Responses
+    dists: np.ndarray
+    clusters: np.ndarray
+
+
+def virtual_panels(
+    spec: StudySpec,
+    matchings: dict[str, Matching],
+    persona_answers: np.ndarray,
+    base_answers: dict[str, np.ndarray],
+    ks: np.ndarray,
+    weights: np.ndarray,
+) -> dict[str, Panel]:
+    """Individual virtual responses, drawn with recorded seeds from the answer distributions.
+
+    Virtual row ``h`` belongs to human ``h`` (its matched persona, or its own
+    baseline prompt) and carries that human's survey weight. A non-compliant
+    answer (NaN distribution) is a missing response.
+    """
+    out: dict[str, Panel] = {}
+    for method, m in matchings.items():
+        dists = persona_answers[m.persona]
+        vals = draw_responses(dists, ks, derive_seed(spec.seed, "draw", "anthology", method))
+        out[f"anthology/{method}"] = Panel(Responses(vals, ks, weights), dists, m.persona)
+    for method, probs in base_answers.items():
+        vals = draw_responses(probs, ks, derive_seed(spec.seed, "draw", method))
+        out[method] = Panel(Responses(vals, ks, weights), probs, np.arange(len(probs)))
+    return out
+
+
 def virtual_responses(
     spec: StudySpec,
     matchings: dict[str, Matching],
@@ -404,33 +511,53 @@ def virtual_responses(
     ks: np.ndarray,
     weights: np.ndarray,
 ) -> dict[str, Responses]:
-    """Individual virtual responses, drawn with recorded seeds from the answer distributions.
+    """The responses of :func:`virtual_panels`."""
+    panels = virtual_panels(spec, matchings, persona_answers, base_answers, ks, weights)
+    return {name: p.responses for name, p in panels.items()}
 
-    Virtual row ``h`` belongs to human ``h`` (its matched persona, or its own
-    baseline prompt) and carries that human's survey weight.
-    """
-    virtual: dict[str, Responses] = {}
-    for method, m in matchings.items():
-        vals = draw_responses(
-            persona_answers[m.persona], ks, derive_seed(spec.seed, "draw", "anthology", method)
-        )
-        virtual[f"anthology/{method}"] = Responses(vals, ks, weights)
-    for method, probs in base_answers.items():
-        vals = draw_responses(probs, ks, derive_seed(spec.seed, "draw", method))
-        virtual[method] = Responses(vals, ks, weights)
-    return virtual
+
+def dropped_answers(humans: SurveyData, virtual: dict[str, Responses]) -> dict[str, Any]:
+    """Per panel and item, the virtual answers dropped as non-compliant (missing)."""
+    out: dict[str, Any] = {}
+    for name, r in virtual.items():
+        miss = ~np.isfinite(r.values)
+        out[name] = {
+            "total": int(miss.sum()),
+            "of": int(miss.size),
+            "items": {it.id: int(miss[:, j].sum()) for j, it in enumerate(humans.items)},
+        }
+    return out
+
+
+def attempt_summary(humans: SurveyData, attempts: dict[str, np.ndarray | None]) -> dict[str, Any]:
+    """Sampled answers: completions drawn per item (retries included), per method."""
+    out: dict[str, Any] = {}
+    for method, a in attempts.items():
+        if a is None or not np.asarray(a).any():
+            continue
+        arr = np.asarray(a)
+        out[method] = {
+            "completions": int(arr.sum()),
+            "retries": int(np.clip(arr - 1, 0, None).sum()),
+            "items": {it.id: int(arr[:, j].sum()) for j, it in enumerate(humans.items)},
+        }
+    return out
 
 
 def evaluate(
     spec: StudySpec,
     humans: SurveyData,
-    virtual: dict[str, Responses],
+    panels: dict[str, Panel],
     compare_fn: Callable[..., Any] | None = None,
     split_half_fn: Callable[..., Any] | None = None,
 ) -> tuple[
-    dict[str, dict[str, Interval]], dict[str, Interval], dict[str, dict[str, dict[str, Comparison]]]
+    dict[str, dict[str, Interval]],
+    dict[str, Interval],
+    dict[str, dict[str, dict[str, Subgroup]]],
+    dict[str, dict[str, Subgroup]],
 ]:
-    """Metrics with intervals per virtual panel, the human lower bound, and subgroups.
+    """Metrics with intervals per virtual panel, the human lower bound, and subgroups
+    (each with intervals and its own human lower bound).
 
     ``compare_fn`` / ``split_half_fn`` default to the core functions; the
     distributed orchestrator passes the MetricsService's RPCs instead.
@@ -438,9 +565,15 @@ def evaluate(
     ev = spec.evaluation
 
     def local_compare(
-        h: Responses, v: Responses, n_boot: int, seed: int, level: float
+        h: Responses,
+        v: Responses,
+        n_boot: int,
+        seed: int,
+        level: float,
+        dists: np.ndarray | None = None,
+        clusters: np.ndarray | None = None,
     ) -> dict[str, Interval]:
-        return compare_with_ci(h, v, n_boot, np.random.default_rng(seed), level)
+        return compare_with_ci(h, v, n_boot, np.random.default_rng(seed), level, dists, clusters)
 
     def local_split_half(
         h: Responses, iterations: int, seed: int, level: float
@@ -450,20 +583,47 @@ def evaluate(
     cmp = compare_fn or local_compare
     sh = split_half_fn or local_split_half
     comparisons = {
-        name: cmp(humans.responses, r, ev.bootstrap, derive_seed(spec.seed, "boot", name), ev.level)
-        for name, r in virtual.items()
+        name: cmp(
+            humans.responses,
+            p.responses,
+            ev.bootstrap,
+            derive_seed(spec.seed, "boot", name),
+            ev.level,
+            p.dists,
+            p.clusters,
+        )
+        for name, p in panels.items()
     }
     lower = sh(
         humans.responses, ev.split_half_iterations, derive_seed(spec.seed, "split-half"), ev.level
     )
-    subgroups: dict[str, dict[str, dict[str, Comparison]]] = {}
+    subgroups: dict[str, dict[str, dict[str, Subgroup]]] = {}
+    bounds: dict[str, dict[str, Subgroup]] = {}
     for t in ev.subgroups:
         labels = humans.trait_labels(t)
         subgroups[t] = {
-            name: by_subgroup(humans.responses, r, labels, ev.min_subgroup)
-            for name, r in virtual.items()
+            name: by_subgroup(
+                humans.responses,
+                p.responses,
+                labels,
+                ev.min_subgroup,
+                ev.subgroup_bootstrap,
+                np.random.default_rng(derive_seed(spec.seed, "subgroup-boot", t, name)),
+                ev.level,
+                p.dists,
+                p.clusters,
+            )
+            for name, p in panels.items()
         }
-    return comparisons, lower, subgroups
+        bounds[t] = subgroup_lower_bounds(
+            humans.responses,
+            labels,
+            ev.split_half_iterations,
+            np.random.default_rng(derive_seed(spec.seed, "subgroup-split-half", t)),
+            ev.level,
+            ev.min_subgroup,
+        )
+    return comparisons, lower, subgroups, bounds
 
 
 def compliance_summary(

@@ -16,7 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from silico.core.data import PROFILES, TraitColumn
 from silico.core.errors import ValidationError
 from silico.core.matching import MATCHING_METHODS
-from silico.core.prompts import CONDITIONING_METHODS
+from silico.core.prompts import CONDITIONING_METHODS, check_stem, default_members
 from silico.core.traits import SCHEMES, TRAIT_NAMES
 
 
@@ -87,6 +87,11 @@ class QuestionnaireSpec(_Strict):
     reverse: list[str] = Field(
         default_factory=list, description="Reverse-keyed items (flipped for alpha)."
     )
+    questions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Item -> the full wording respondents read, replacing the codebook's "
+        "(a text that looks cut at a label limit is refused).",
+    )
 
 
 class BackstorySpec(_Strict):
@@ -95,12 +100,19 @@ class BackstorySpec(_Strict):
     count: Annotated[int, Field(ge=2, le=1_000_000)] = Field(
         description="Backstories to generate (personas)."
     )
-    max_tokens: Annotated[int, Field(ge=16, le=4096)] = 256
+    max_tokens: Annotated[int, Field(ge=16, le=4096)] = Field(
+        1500, description="Longest backstory in tokens (the reference setting: 1,500)."
+    )
     min_tokens: Annotated[int, Field(ge=0)] = Field(
         40, description="Drop backstories of this many tokens or fewer."
     )
     temperature: Annotated[float, Field(ge=0, le=2)] = 1.0
     top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
+    repetition_penalty: Annotated[float, Field(gt=0, le=2)] = Field(
+        1.0,
+        description="vLLM's repetition penalty (1 = off, the reference setting); a small "
+        "model loops without one.",
+    )
     prompt_format: Literal["plain", "chatml"] = Field(
         "plain",
         description="plain: the paper's base-model prompt. chatml: the same question in the chat format "
@@ -146,6 +158,11 @@ class MatchingSpec(_Strict):
         "greedy", description="Matching used for the conditioning-method comparison."
     )
     capacity: Annotated[int, Field(ge=1)] = 2
+    hungarian_objective: Literal["log", "raw"] = Field(
+        "log",
+        description="log: maximise the joint likelihood (sum of log weights). raw: the released "
+        "Anthology code's sum of raw likelihood products.",
+    )
 
     @model_validator(mode="after")
     def _primary_listed(self) -> MatchingSpec:
@@ -160,8 +177,21 @@ class AnswersSpec(_Strict):
         default_factory=lambda: ["identity", "reversed"],
         description="Option orders; logprob mode averages the distributions over them.",
     )
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
-        3, description="Sampled mode: re-samples when non-compliant."
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
+        3,
+        description="Sampled mode: completions per answer before it is dropped as non-compliant "
+        "(the released Anthology code retries up to 100).",
+    )
+    min_compliance: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.1,
+        description="Logprob mode: an option order whose probability mass on the option letters "
+        "is below this is no answer; an answer with no such order is dropped (missing), "
+        "never replaced by a guess.",
+    )
+    series: bool = Field(
+        False,
+        description="Ask the items in one context in a seeded random order, each after the "
+        "earlier questions and answers (the released code's in-series mode).",
     )
 
 
@@ -180,30 +210,90 @@ class EvaluationSpec(_Strict):
     bootstrap: Annotated[int, Field(ge=1, le=10000)] = 100
     level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     subgroups: list[str] = Field(default_factory=lambda: ["race", "age", "party"])
-    min_subgroup: Annotated[int, Field(ge=2)] = 10
+    min_subgroup: Annotated[int, Field(ge=2)] = Field(
+        30, description="Subgroups with fewer respondents are reported with a warning."
+    )
+    subgroup_bootstrap: Annotated[int, Field(ge=0, le=10000)] = Field(
+        50, description="Bootstrap replicates for subgroup intervals (0: none)."
+    )
+    weighted: bool = Field(
+        True,
+        description="Use survey weights in distributions, correlations and alpha "
+        "(the released Anthology code does not).",
+    )
+
+
+class HigherOrderHumanSpec(_Strict):
+    """Where the human answers to a higher-order item are: columns of ``data.csv``
+    that are ordinal codebook variables with as many codes as the item has options."""
+
+    perspectives: dict[Literal["self", "own", "ingroup", "outgroup", "meta"], str] = Field(
+        default_factory=dict,
+        description="Perspective -> column with each respondent's answer to that variant, "
+        "asked as the personas are asked it (about the respondent's own/other party).",
+    )
+    ratings: dict[str, str] = Field(
+        default_factory=dict,
+        description="Group in `parties` -> column with each respondent's rating of that party "
+        "(e.g. the same trait question asked about both parties); gives `self` (the rating "
+        "of the other party) and `own` (of the respondent's party).",
+    )
+    negative_end: Literal["first", "last"] = Field(
+        description="Which end of the columns' ordinal codes, in codebook order, is the "
+        "negative one."
+    )
+
+    @model_validator(mode="after")
+    def _some_columns(self) -> HigherOrderHumanSpec:
+        if not self.perspectives and not self.ratings:
+            raise ValueError("give `perspectives` or `ratings` columns")
+        both = sorted({"self", "own"} & set(self.perspectives)) if self.ratings else []
+        if both:
+            raise ValueError(f"perspectives {both} are also given by `ratings`; give one")
+        return self
 
 
 class HigherOrderItemSpec(_Strict):
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
     self_stem: str = Field(
-        description="Own opinion, with {target}: 'How warm do you feel towards {target}?'"
+        description="The respondent's own opinion of / willingness against {target}: "
+        "'Would you support using violence to block major laws proposed by {target}?'"
     )
-    group_stem: str = Field(description="A group's opinion, with {group} and {target}.")
-    meta_stem: str = Field(description="What the respondent thinks {group} thinks of {target}.")
+    group_stem: str = Field(
+        description="The same about a group, with {group} and {target}: 'Would {group} "
+        "support using violence to block major {target_member} laws?' ({group_member} and "
+        "{target_member} are the singular member names)."
+    )
+    meta_stem: str | None = Field(
+        None,
+        description="Optional override of the meta-perception question, with {group} = the "
+        "other party and {target} = the respondent's. Default: the talk's wording, 'How "
+        "would an average <member of the other party> respond to the following?' followed by "
+        "the quoted self question about the respondent's party (rating items) or the quoted "
+        "in-group question (behaviour items).",
+    )
     options: Annotated[list[str], Field(min_length=2, max_length=11)] = Field(
-        description="Ordinal options, in order (e.g. least to most negative)."
+        description="Ordinal options, in the order they are shown."
+    )
+    negative_end: Literal["first", "last"] = Field(
+        description="Which end of `options` is the negative one (most hostile, most willing "
+        "to subvert); answers are oriented so that higher means more negative before the "
+        "gaps are computed."
     )
     kind: Literal["rating", "behaviour"] = Field(
         "rating",
         description="rating: how a party is seen (hostility and meta-perception gaps); "
         "behaviour: willingness to act against the other party (subversion gap).",
     )
+    human: HigherOrderHumanSpec | None = Field(
+        None, description="Human answers to this item, for a human row in the gap table."
+    )
 
 
 class HigherOrderSpec(_Strict):
-    """Partisan perception items: each is asked in its self, in-group, out-group
-    and meta-perception variants of every persona with a party, and the gaps
-    are reported per party."""
+    """Partisan perception items: each is asked in its self, own (rating items),
+    in-group, out-group and meta-perception variants of every persona with a
+    party, and the gaps are reported per party."""
 
     parties: Annotated[list[str], Field(min_length=2, max_length=2)] = Field(
         default_factory=lambda: ["Democrats", "Republicans"],
@@ -213,6 +303,12 @@ class HigherOrderSpec(_Strict):
         default_factory=lambda: {"Democrat": "Democrats", "Republican": "Republicans"},
         description="Persona party (the annotated 'party' trait) -> group in `parties`; others are left out.",
     )
+    members: Annotated[list[str], Field(min_length=2, max_length=2)] | None = Field(
+        None,
+        description="Singular member names in the order of `parties` ('an average "
+        "Republican'); default: the `labels` key naming each party, else the party without "
+        "its plural s.",
+    )
     items: Annotated[list[HigherOrderItemSpec], Field(min_length=1)]
     bootstrap: Annotated[int, Field(ge=0, le=10000)] = 200
 
@@ -221,18 +317,85 @@ class HigherOrderSpec(_Strict):
         bad = sorted(set(self.labels.values()) - set(self.parties))
         if bad:
             raise ValueError(f"labels map onto groups not in parties: {bad}")
+        ids = [it.id for it in self.items]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"items: duplicate ids {dup}")
         for it in self.items:
             for stem in ("self_stem", "group_stem", "meta_stem"):
                 text = getattr(it, stem)
-                if "{target}" not in text or (stem != "self_stem" and "{group}" not in text):
-                    need = "{target}" if stem == "self_stem" else "{group} and {target}"
-                    raise ValueError(f"items[{it.id}].{stem} must contain {need}")
+                if text is None:
+                    continue
+                try:
+                    check_stem(text, stem, needs_group=stem != "self_stem")
+                except ValidationError as e:
+                    raise ValueError(f"items[{it.id}].{stem} {e.message}") from None
+            if it.human is not None and it.human.ratings:
+                if set(it.human.ratings) != set(self.parties):
+                    raise ValueError(
+                        f"items[{it.id}].human.ratings must name each of {self.parties}, "
+                        f"got {sorted(it.human.ratings)}"
+                    )
         return self
+
+    def member_names(self) -> list[str]:
+        """Singular member names, in the order of ``parties``."""
+        if self.members is not None:
+            return list(self.members)
+        fallback = default_members(self.parties)
+        out = []
+        for p, f in zip(self.parties, fallback, strict=True):
+            keys = [k for k, v in self.labels.items() if v == p]
+            out.append(keys[0] if len(keys) == 1 else f)
+        return out
+
+
+#: The released Anthology code's settings, applied under whatever a spec sets itself
+#: (``procedure: anthology-2024``). Why each differs from Silico's own default is
+#: in the README ("Two procedures").
+ANTHOLOGY_2024: dict[str, dict[str, Any]] = {
+    "backstories": {
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "max_tokens": 1500,
+        "citizen_preamble": True,
+    },
+    "demographics": {"estimator": "sampled", "samples": 40},
+    "matching": {"hungarian_objective": "raw"},
+    "answers": {
+        "mode": "sampled",
+        "orders": ["identity", "reversed"],
+        "max_attempts": 100,
+        "min_compliance": 0.0,
+    },
+    "evaluation": {"split_half_iterations": 20, "weighted": False},
+}
+
+PROCEDURES = ("silico", "anthology-2024")
+
+
+def apply_procedure(raw: dict[str, Any]) -> dict[str, Any]:
+    """The spec document with its procedure's settings under the ones it sets itself."""
+    if raw.get("procedure", "silico") != "anthology-2024":
+        return raw
+    out = dict(raw)
+    for section, preset in ANTHOLOGY_2024.items():
+        own = raw.get(section)
+        if own is None or isinstance(own, dict):
+            out[section] = {**preset, **(own or {})}
+    return out
 
 
 class StudySpec(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
     description: str = ""
+    procedure: Literal["silico", "anthology-2024"] = Field(
+        "silico",
+        description="silico: Silico's defaults (logprob answers over both option orders, "
+        "log-likelihood matching, survey weights). anthology-2024: the released Anthology code's "
+        "procedure (sampled answers with retries, 40 sampled demographic answers, raw-product "
+        "Hungarian matching, unweighted metrics, 20 split-halves); a spec's own settings win.",
+    )
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     data: DataSpec
     questionnaire: QuestionnaireSpec
@@ -255,6 +418,11 @@ class StudySpec(_Strict):
         bad = sorted(set(self.questionnaire.reverse) - set(self.questionnaire.items))
         if bad:
             raise ValueError(f"questionnaire.reverse names items not in questionnaire.items: {bad}")
+        bad = sorted(set(self.questionnaire.questions) - set(self.questionnaire.items))
+        if bad:
+            raise ValueError(
+                f"questionnaire.questions names items not in questionnaire.items: {bad}"
+            )
         mapped = {t.trait for t in self.data.trait_columns()}
         for t in self.demographics.traits or []:
             if t not in mapped:
@@ -292,7 +460,7 @@ def parse_spec(raw: Any, base_dir: Path | None = None) -> StudySpec:
     if not isinstance(raw, dict):
         raise ValidationError("spec", "must be a mapping of fields")
     try:
-        spec = StudySpec.model_validate(raw)
+        spec = StudySpec.model_validate(apply_procedure(raw))
     except PydanticValidationError as e:
         err = e.errors()[0]
         loc = tuple(

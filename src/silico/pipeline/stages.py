@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from silico.core.prompts import (
     BACKSTORY_QUESTION_SHORT,
     BACKSTORY_STOP,
     INTERVIEW_QUESTIONS,
+    LETTERS,
     Item,
     Turn,
     Verdict,
@@ -32,8 +33,11 @@ from silico.core.prompts import (
     demographic_item,
     format_transcript,
     interview_prompt,
+    letter_word_options,
     present,
     reversed_order,
+    series_context,
+    series_turn,
     survey_prompt,
 )
 from silico.core.sampling import derive_seed
@@ -54,6 +58,7 @@ class LanguageModel(Protocol):
         stop: Sequence[str] = ...,
         seed: int | Sequence[int] | None = ...,
         stage: str = ...,
+        repetition_penalty: float = ...,
     ) -> list[Generation]: ...
 
     def score_options(
@@ -155,6 +160,7 @@ def generate_backstories(
     max_attempts: int = 3,
     progress: Progress | None = None,
     chunk: int = 32,
+    repetition_penalty: float = 1.0,
 ) -> list[Backstory]:
     """Generate ``count`` backstories; reject short or inconsistent ones and re-sample.
 
@@ -177,10 +183,13 @@ def generate_backstories(
                 top_p=top_p,
                 critic=critic if use_critic else None,
                 max_attempts=max_attempts,
+                repetition_penalty=repetition_penalty,
             )
             for i in _with_progress(range(count), progress)
         ]
-    params = backstory_params(max_tokens, temperature, top_p, variant, prompt_format)
+    params = backstory_params(
+        max_tokens, temperature, top_p, variant, prompt_format, repetition_penalty
+    )
     stop = list(CHATML_STOP) if prompt_format == "chatml" else list(BACKSTORY_STOP)
     done: dict[int, Backstory] = {}
     verdicts: dict[int, list[Verdict]] = {i: [] for i in range(count)}
@@ -202,6 +211,7 @@ def generate_backstories(
                 stop=stop,
                 seed=seeds,
                 stage="backstory",
+                **_penalty(repetition_penalty),
             )
             still = []
             for i, s, g in zip(pending, seeds, gens, strict=True):
@@ -255,6 +265,7 @@ def interview_backstory(
     critic: LanguageModel | None = None,
     max_attempts: int = 3,
     questions: Sequence[str] = INTERVIEW_QUESTIONS,
+    repetition_penalty: float = 1.0,
 ) -> Backstory:
     """The life-history interview: each answer conditioned on the transcript so far and
     reviewed against it; a rejected answer is re-sampled up to ``max_attempts`` times."""
@@ -283,6 +294,7 @@ def interview_backstory(
                 stop=stop,
                 seed=s,
                 stage="backstory",
+                **_penalty(repetition_penalty),
             )[0]
             answer = clean_backstory(g.text, stop)
             tokens += g.completion_tokens
@@ -305,6 +317,7 @@ def interview_backstory(
         "temperature": temperature,
         "top_p": top_p,
         "format": prompt_format,
+        **_penalty(repetition_penalty),
     }
     reason = "" if accepted else next((v.reason for v in reversed(verdicts) if not v.accepted), "")
     return Backstory(
@@ -331,12 +344,73 @@ class Scored:
     """Option distributions of several contexts on several items.
 
     ``probs[c, j, :K_j]`` is context ``c``'s distribution over item ``j``'s
-    options in canonical order (averaged over the option orders);
-    ``compliance[c, j]`` the mass that fell on option letters.
+    options in canonical order (averaged over the compliant option orders);
+    NaN when the answer is non-compliant, so it is missing downstream, never
+    a made-up answer. ``compliance[c, j]`` is the mass that fell on option
+    letters (logprob) or the share of compliant samples (sampled);
+    ``attempts[c, j]`` the completions sampled (sampled mode; 0 in logprob mode).
     """
 
     probs: np.ndarray
     compliance: np.ndarray
+    attempts: np.ndarray | None = None
+
+
+def _presentation(it: Item, order: str) -> Any:
+    return present(it, reversed_order(it.k) if order == "reversed" else None)
+
+
+def _logprob_prompts(ctx: str, it: Item, orders: Sequence[str]) -> tuple[list[str], list[Any]]:
+    # An option such as "A lot" makes a bare " A" ambiguous: open the parenthesis
+    # so the next token can only be the letter.
+    paren = letter_word_options(it.options)
+    pres = [_presentation(it, o) for o in orders]
+    return [survey_prompt(ctx, p, open_paren=paren) for p in pres], pres
+
+
+def _combine_orders(
+    scores: Sequence[OptionScores], pres: Sequence[Any], k: int, min_compliance: float
+) -> tuple[np.ndarray, float]:
+    """Average the canonical distributions of the orders whose letter mass passes the
+    threshold; an order with no letter mass at all never counts (it is no answer)."""
+    used = [
+        np.asarray(p.to_canonical(s.probs))
+        for s, p in zip(scores, pres, strict=True)
+        if s.compliance > 0 and s.compliance >= min_compliance
+    ]
+    comp = float(np.mean([s.compliance for s in scores]))
+    if not used:
+        return np.full(k, np.nan), comp
+    return np.mean(used, axis=0), comp
+
+
+def _sample_answer(
+    lm: LanguageModel,
+    ctx: str,
+    it: Item,
+    orders: Sequence[str],
+    seed_keys: tuple[object, ...],
+    max_attempts: int,
+    stage: str,
+) -> tuple[int | None, int, Any]:
+    """The official sampled answer: a seeded choice of option order, sampled completions
+    parsed, re-sampled while non-compliant up to ``max_attempts``. Returns the canonical
+    choice (None: dropped), the completions used and the presentation shown."""
+    o = orders[derive_seed(*seed_keys, "order") % len(orders)]
+    p = _presentation(it, o)
+    for a in range(max_attempts):
+        g = lm.generate(
+            [survey_prompt(ctx, p)],
+            max_tokens=16,
+            temperature=1.0,
+            stop=["\n", "Question:"],
+            seed=derive_seed(*seed_keys, a),
+            stage=stage,
+        )[0]
+        letter = parse_text_answer(g.text, p.displayed_options)
+        if letter is not None:
+            return p.canonical_index(letter), a + 1, p
+    return None, max_attempts, p
 
 
 def score_items(
@@ -351,64 +425,117 @@ def score_items(
     max_attempts: int = 3,
     progress: Progress | None = None,
     first_index: int = 0,
+    min_compliance: float = 0.0,
+    series: bool = False,
 ) -> Scored:
     """Each context answers each item: a distribution per (context, item).
 
     ``logprob`` mode reads the option letters' next-token probabilities under
-    every order in ``orders`` and averages them in canonical order, which
-    cancels a model's preference for a letter position. ``sampled`` mode
-    draws ``samples`` answers (the order alternates between samples), parses
-    them, and re-samples a non-compliant one up to ``max_attempts`` times.
+    every order in ``orders`` and averages, in canonical order, the orders
+    whose letter mass reaches ``min_compliance``; this cancels a model's
+    preference for a letter position. An answer with no such order is NaN
+    (non-compliant: missing, as the method says). ``sampled`` mode follows the
+    released Anthology procedure: per context, item and sample a seeded random
+    choice among ``orders``, a sampled completion parsed to an option, and
+    re-samples while non-compliant up to ``max_attempts``; an answer that never
+    complies is dropped (NaN). ``series`` asks the items in one context in a
+    seeded random order, each after the earlier questions and their answers
+    (the drawn answer in logprob mode) with the official instruction to keep
+    them in mind.
     """
     kmax = max(it.k for it in items)
-    probs = np.full((len(contexts), len(items), kmax), np.nan)
-    comp = np.zeros((len(contexts), len(items)))
+    n = len(contexts)
+    probs = np.full((n, len(items), kmax), np.nan)
+    comp = np.zeros((n, len(items)))
+    att = np.zeros((n, len(items)), dtype=np.int64)
     for c, ctx in enumerate(contexts):
-        if mode == "logprob":
+        key = (seed, stage, first_index + c)
+        if series:
+            _score_series(
+                lm,
+                ctx,
+                items,
+                orders,
+                mode,
+                samples,
+                key,
+                stage,
+                max_attempts,
+                min_compliance,
+                probs[c],
+                comp[c],
+                att[c],
+            )
+        elif mode == "logprob":
             prompts, ks, pres = [], [], []
             for it in items:
-                for o in orders:
-                    p = present(it, reversed_order(it.k) if o == "reversed" else None)
-                    pres.append(p)
-                    prompts.append(survey_prompt(ctx, p))
-                    ks.append(it.k)
+                ps, pr = _logprob_prompts(ctx, it, orders)
+                prompts += ps
+                pres.append(pr)
+                ks += [it.k] * len(orders)
             scores = lm.score_options(prompts, ks, stage=stage)
+            m = len(orders)
             for j, it in enumerate(items):
-                acc = np.zeros(it.k)
-                cm = 0.0
-                for o in range(len(orders)):
-                    s = scores[j * len(orders) + o]
-                    acc += np.asarray(pres[j * len(orders) + o].to_canonical(s.probs))
-                    cm += s.compliance
-                probs[c, j, : it.k] = acc / len(orders)
-                comp[c, j] = cm / len(orders)
+                probs[c, j, : it.k], comp[c, j] = _combine_orders(
+                    scores[j * m : (j + 1) * m], pres[j], it.k, min_compliance
+                )
         else:
             for j, it in enumerate(items):
                 choices: list[int | None] = []
                 for s in range(samples):
-                    o = orders[s % len(orders)]
-                    p = present(it, reversed_order(it.k) if o == "reversed" else None)
-                    choice = None
-                    for a in range(max_attempts):
-                        g = lm.generate(
-                            [survey_prompt(ctx, p)],
-                            max_tokens=16,
-                            temperature=1.0,
-                            stop=["\n", "Question:"],
-                            seed=derive_seed(seed, stage, first_index + c, it.id, s, a),
-                            stage=stage,
-                        )[0]
-                        letter = parse_text_answer(g.text, p.displayed_options)
-                        if letter is not None:
-                            choice = p.canonical_index(letter)
-                            break
+                    choice, used, _ = _sample_answer(
+                        lm, ctx, it, orders, (*key, it.id, s), max_attempts, stage
+                    )
                     choices.append(choice)
+                    att[c, j] += used
                 dist, compliance = sampled_distribution(choices, it.k)
-                probs[c, j, : it.k] = dist
+                probs[c, j, : it.k] = dist if compliance > 0 else np.nan
                 comp[c, j] = compliance
         if progress:
             progress(1)
-    return Scored(probs, comp)
+    return Scored(probs, comp, att)
+
+
+def _score_series(
+    lm: LanguageModel,
+    ctx: str,
+    items: Sequence[Item],
+    orders: Sequence[str],
+    mode: str,
+    samples: int,
+    key: tuple[object, ...],
+    stage: str,
+    max_attempts: int,
+    min_compliance: float,
+    probs: np.ndarray,
+    comp: np.ndarray,
+    att: np.ndarray,
+) -> None:
+    """One context answers ``items`` in series (fills its rows of the outputs)."""
+    rng = np.random.default_rng(derive_seed(*key, "series-order"))
+    answered: list[str] = []
+    for j in rng.permutation(len(items)):
+        it = items[j]
+        here = series_context(ctx, answered)
+        if mode == "logprob":
+            prompts, pres = _logprob_prompts(here, it, orders)
+            scores = lm.score_options(prompts, [it.k] * len(prompts), stage=stage)
+            dist, comp[j] = _combine_orders(scores, pres, it.k, min_compliance)
+            probs[j, : it.k] = dist
+            if np.isfinite(dist).all():
+                u = np.random.default_rng(derive_seed(*key, it.id, "series-draw")).random()
+                pick = int(min(np.searchsorted(np.cumsum(dist), u * dist.sum()), it.k - 1))
+                shown = pres[0]
+                answered.append(series_turn(shown, LETTERS[shown.order.index(pick)]))
+        else:
+            choice, used, shown = _sample_answer(
+                lm, here, it, orders, (*key, it.id, 0), max_attempts, stage
+            )
+            att[j] = used
+            comp[j] = 0.0 if choice is None else 1.0
+            if choice is not None:
+                probs[j, : it.k] = np.eye(it.k)[choice]
+                answered.append(series_turn(shown, LETTERS[shown.order.index(choice)]))
 
 
 def annotate(
@@ -440,7 +567,13 @@ def annotate(
         progress=progress,
         first_index=first_index,
     )
-    out = {t: scored.probs[:, j, : items[j].k].copy() for j, t in enumerate(traits)}
+    out = {}
+    for j, t in enumerate(traits):
+        p = scored.probs[:, j, : items[j].k].copy()
+        # The method's rule for demographics: no letter mass means no information,
+        # which is the uniform distribution (unlike a survey answer, which is dropped).
+        p[~np.isfinite(p).all(axis=1)] = 1.0 / items[j].k
+        out[t] = p
     return out, scored.compliance
 
 
@@ -459,8 +592,19 @@ def personas_of(
     return out
 
 
+def _penalty(repetition_penalty: float) -> dict[str, float]:
+    # Only sent (and only part of a backstory's address) when on, so servers
+    # without the parameter and libraries written before it are unaffected.
+    return {} if repetition_penalty in (0.0, 1.0) else {"repetition_penalty": repetition_penalty}
+
+
 def backstory_params(
-    max_tokens: int, temperature: float, top_p: float, variant: str, prompt_format: str
+    max_tokens: int,
+    temperature: float,
+    top_p: float,
+    variant: str,
+    prompt_format: str,
+    repetition_penalty: float = 1.0,
 ) -> dict[str, object]:
     """The sampling settings that, with text, model and seed, address a backstory."""
     return {
@@ -469,6 +613,7 @@ def backstory_params(
         "top_p": top_p,
         "variant": variant,
         "format": prompt_format,
+        **_penalty(repetition_penalty),
     }
 
 
@@ -485,6 +630,7 @@ def sample_candidate(
     temperature: float,
     top_p: float,
     citizen_preamble: bool = False,
+    repetition_penalty: float = 1.0,
 ) -> tuple[str, int, int, str]:
     """One persona's attempt, alone: ``(text, completion_tokens, seed, backstory_id)``.
 
@@ -503,7 +649,10 @@ def sample_candidate(
         stop=stop,
         seed=[s],
         stage="backstory",
+        **_penalty(repetition_penalty),
     )[0]
     text = clean_backstory(g.text, stop)
-    params = backstory_params(max_tokens, temperature, top_p, variant, prompt_format)
+    params = backstory_params(
+        max_tokens, temperature, top_p, variant, prompt_format, repetition_penalty
+    )
     return text, g.completion_tokens, s, backstory_id(text, model_name, params, s)

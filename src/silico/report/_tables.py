@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from silico.core.stats import METRICS, compare, distributions
+from silico.core.stats import COUNTS, METRICS, compare, distributions
 from silico.llm import UsageLedger
 from silico.pipeline.runner import StudyResult
 
@@ -26,6 +26,9 @@ def _row(name: str, ci: dict) -> dict:  # type: ignore[type-arg]
         out[m] = ci[m].estimate
         out[f"{m}_low"] = ci[m].low
         out[f"{m}_high"] = ci[m].high
+    for c in COUNTS:
+        if c in ci:
+            out[c] = ci[c].estimate
     return out
 
 
@@ -62,24 +65,32 @@ def matching_ablation(r: StudyResult) -> pd.DataFrame:
 
 
 def subgroup_table(r: StudyResult) -> pd.DataFrame:
+    """Per subgroup trait, group and method (the humans' own split-half row included):
+    n, every metric with its interval, and a warning for small groups."""
     rows = []
     for trait, by_method in r.subgroups.items():
         for method, groups in by_method.items():
-            for label, c in groups.items():
+            for label, g in groups.items():
                 rows.append(
-                    {
-                        "trait": trait,
-                        "group": label,
-                        "method": method,
-                        "n": int(_group_n(r, trait, label)),
-                        **c.scalars(),
-                    }
+                    {"trait": trait, "group": label, "n": g.n, "warning": g.warning}
+                    | _row(method, g.metrics)
                 )
+        for label, g in r.subgroup_bounds.get(trait, {}).items():
+            rows.append(
+                {"trait": trait, "group": label, "n": g.n, "warning": g.warning}
+                | _row("human split-half (lower bound)", g.metrics)
+            )
     return pd.DataFrame(rows)
 
 
-def _group_n(r: StudyResult, trait: str, label: str) -> int:
-    return int((r.humans.trait_labels(trait) == label).sum())
+def dropped_table(r: StudyResult) -> pd.DataFrame:
+    """Virtual answers dropped as non-compliant, per method and item (they are missing)."""
+    rows = []
+    for method, d in r.diagnostics.get("dropped_answers", {}).items():
+        n = r.virtual[method].n
+        for item, k in d["items"].items():
+            rows.append({"method": method, "item": item, "dropped": k, "of": n})
+    return pd.DataFrame(rows, columns=["method", "item", "dropped", "of"])
 
 
 def demographic_fit(r: StudyResult) -> pd.DataFrame:

@@ -94,6 +94,15 @@ def metrics_document(
             "compliance": {
                 "annotate": r.diagnostics["annotate_compliance"],
                 "survey": r.diagnostics["survey_compliance"],
+                "min_compliance": r.spec.answers.min_compliance,
+            },
+            "dropped_answers": r.diagnostics.get("dropped_answers", {}),
+            "answer_attempts": r.diagnostics.get("answer_attempts", {}),
+            "uncertainty": {
+                "bootstrap": r.diagnostics.get("bootstrap_method", ""),
+                "bootstrap_replicates": r.spec.evaluation.bootstrap,
+                "level": r.spec.evaluation.level,
+                "split_half": r.diagnostics.get("split_half", {}),
             },
             "critic": {"acceptance_rate": float(np.mean(acc)), "rejections_by_reason": reasons},
             "usage": _records(tables["usage"]),
@@ -128,38 +137,89 @@ def _metric_html(df: pd.DataFrame, metrics: tuple[str, ...], extra: tuple[str, .
     return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
 
 
+def _same_sign_cell(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "<td>–</td>"
+    return "<td>yes</td>" if bool(v) else "<td><b>no</b></td>"
+
+
 def _higher_order_html(r: StudyResult, tables: dict[str, pd.DataFrame]) -> str:
     if r.higher_order is None:
         return ""
+    kinds = ["hostility", "meta_perception", "subversion"]
     gaps = tables["higher_order"]
+    if "source" not in gaps:
+        gaps = gaps.assign(source="virtual")
+    has_human = bool((gaps["source"] == "human").any())
     rows = []
-    for (item, party), g in gaps.groupby(["item", "party"], sort=False):
-        cells = "".join(
-            f"<td>{_fmt(x['value'], x['value_low'], x['value_high'])}</td>"
-            f"<td>{_fmt(x['d'], x['d_low'], x['d_high'])}</td>"
-            for _, x in g.set_index("gap")
-            .reindex(["hostility", "meta_perception", "subversion"])
-            .reset_index()
-            .iterrows()
-        )
+    for (item, party, source), g in gaps.groupby(["item", "party", "source"], sort=False):
+        by_kind = g.set_index("gap").reindex(kinds).reset_index()
+        cells = ""
+        for _, x in by_kind.iterrows():
+            cells += f"<td>{_fmt(x['value'], x['value_low'], x['value_high'])}</td>"
+            cells += f"<td>{_fmt(x['d'], x['d_low'], x['d_high'])}</td>"
+            if has_human:
+                cells += _same_sign_cell(x.get("same_sign"))
         rows.append(
-            f"<tr><td>{html.escape(str(item))}</td><td>{html.escape(str(party))}</td>{cells}</tr>"
+            f"<tr><td>{html.escape(str(item))}</td><td>{html.escape(str(party))}</td>"
+            f"<td>{html.escape(str(source))}</td>{cells}</tr>"
         )
+    sign_head = "<th>sign as human</th>" if has_human else ""
     head = "".join(
-        f"<th>{k} gap</th><th>d</th>" for k in ("hostility", "meta-perception", "subversion")
+        f"<th>{k} gap</th><th>d</th>{sign_head}"
+        for k in ("hostility", "meta-perception", "subversion")
     )
     means = tables["higher_order_means"].to_html(
         index=False, float_format=lambda x: f"{x:.2f}", na_rep="–"
     )
-    return f"""<h2>Higher-order perceptions (virtual)</h2>
-<p>{r.higher_order["n_partisan_personas"]} personas whose annotated party is one of {", ".join(map(html.escape, r.spec.higher_order.parties))}
-answered every item in its self, in-group, out-group and meta-perception variants. Gaps are differences of mean ratings
-(option positions 1..K) with Cohen's d and {r.spec.evaluation.level:.0%} bootstrap intervals. Hostility: the party's rating of the other party
-minus its rating of itself; meta-perception: what the party believes the other thinks of it minus what the other actually answered;
-subversion: the other party's rating of this party minus this party's rating of itself. No human data for these items are
-bundled, so there is no human row.</p>
-<table><tr><th>item</th><th>party</th>{head}</tr>{"".join(rows)}</table>
+    wd = ""
+    if "higher_order_wd" in tables and len(tables["higher_order_wd"]):
+        wd = "<p>Wasserstein distance between human and virtual answers, per party and perspective:</p>"
+        wd += tables["higher_order_wd"].to_html(
+            index=False, float_format=lambda x: f"{x:.3f}", na_rep="–"
+        )
+    n = r.higher_order["n_partisan_personas"]
+    n_used = r.higher_order.get("n_weighted_personas", n)
+    human_note = (
+        "Human rows come from the columns the study maps; the virtual rows say whether each gap has the human sign."
+        if has_human
+        else "No human answers to these items are mapped (the bundled data have none), so there is no human row."
+    )
+    return f"""<h2>Higher-order perceptions</h2>
+<p>{n} personas whose annotated party is one of {", ".join(map(html.escape, r.spec.higher_order.parties))}
+answered every item in its self, own-party (rating items), in-group, out-group and meta-perception variants;
+the {n_used} of them matched to humans count, each weighted by the survey weights of its humans.
+Answers are oriented so that a higher position (1..K) is the more negative answer. Gaps are differences of mean ratings,
+with Cohen's d on the answers (each persona contributes its whole answer distribution, not just its expectation) and
+{r.spec.evaluation.level:.0%} bootstrap intervals resampling personas within party.
+Hostility: the party's rating of the other party minus its rating of itself (paired d<sub>z</sub>);
+meta-perception: what the party believes the other would answer about it minus what the other actually answered;
+subversion: how the other party sees this party's willingness minus this party's own willingness. {human_note}</p>
+<table><tr><th>item</th><th>party</th><th>source</th>{head}</tr>{"".join(rows)}</table>
+{wd}
 <p>Mean rating per perspective:</p>{means}"""
+
+
+def _subgroup_html(r: StudyResult, sub: pd.DataFrame) -> str:
+    """Mean WD with its interval per group and method, the group's own human lower
+    bound beside it, and the small-group warnings (groups are never dropped silently)."""
+    if not len(sub):
+        return "<p>No subgroups were asked for.</p>"
+    sub = sub.assign(
+        cell=[_fmt(x.wd, x.wd_low, x.wd_high) for x in sub.itertuples()],
+    )
+    piv = sub.pivot_table(
+        index=["trait", "group", "n"], columns="method", values="cell", aggfunc="first"
+    ).reset_index()
+    warn = sub.groupby(["trait", "group"])["warning"].first().reset_index()
+    piv = piv.merge(warn, on=["trait", "group"], how="left")
+    table = piv.to_html(index=False, escape=False, na_rep="–")
+    return (
+        f"<p>Mean WD per subgroup with {r.spec.evaluation.level:.0%} intervals "
+        f"({r.spec.evaluation.subgroup_bootstrap} replicates, clustered by persona) and each "
+        f"group's own human split-half lower bound. Groups under "
+        f"{r.spec.evaluation.min_subgroup} respondents carry a warning.</p>{table}"
+    )
 
 
 def _img(path: Path) -> str:
@@ -171,13 +231,20 @@ def _html(
     r: StudyResult, doc: dict[str, Any], tables: dict[str, pd.DataFrame], plots: dict[str, Path]
 ) -> str:
     m = ("wd", "wd_norm", "frobenius", "cbs", "alpha_virtual", "alpha_human")
-    sub = tables["subgroups"]
-    sub_html = "<p>No subgroup had enough respondents.</p>"
-    if len(sub):
-        piv = sub.pivot_table(
-            index=["trait", "group", "n"], columns="method", values="wd"
-        ).reset_index()
-        sub_html = piv.to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="–")
+    sub_html = _subgroup_html(r, tables["subgroups"])
+    drop = tables["dropped"]
+    drop_html = (
+        drop.pivot_table(index="item", columns="method", values="dropped", aggfunc="sum")
+        .astype(int)
+        .to_html()
+        if len(drop)
+        else "<p>No answers were dropped.</p>"
+    )
+    total_dropped = int(drop["dropped"].sum()) if len(drop) else 0
+    sh = r.diagnostics.get("split_half", {})
+    sh_warning = (
+        f"<p class=note>Lower bound: {html.escape(sh['warning'])}.</p>" if sh.get("warning") else ""
+    )
     fit = pd.DataFrame(
         [
             {"method": mm, "trait": t, **v}
@@ -215,20 +282,29 @@ pre{{white-space:pre-wrap;background:#fafafa;padding:8px;font-size:12px}}.note{{
 <p><b>{doc["n_humans"]}</b> human respondents, <b>{doc["n_personas"]}</b> personas accepted of {doc["n_backstories"]} backstories
 (critic acceptance {critic["acceptance_rate"]:.1%}), {len(doc["items"])} items, model <code>{html.escape(r.spec.model.name)}</code>,
 answers by {html.escape(r.spec.answers.mode)} over option orders {", ".join(r.spec.answers.orders)}, seed {r.spec.seed}.
-Intervals: {r.spec.evaluation.level:.0%} bootstrap over respondents ({r.spec.evaluation.bootstrap} resamples);
-lower bound: {r.spec.evaluation.split_half_iterations} random human split-halves.</p>
+Intervals: {r.spec.evaluation.level:.0%} {html.escape(r.diagnostics.get("bootstrap_method", "bootstrap"))}
+({r.spec.evaluation.bootstrap} replicates).
+Lower bound: mean over {r.spec.evaluation.split_half_iterations} random splits of the humans into halves of
+<b>{sh.get("half_size", r.humans.n // 2)}</b> respondents, with a {r.spec.evaluation.level:.0%} interval for that mean.
+Non-compliant answers (letter mass below {r.spec.answers.min_compliance:g} in every option order, or no parsable
+sampled answer) are dropped, never guessed: <b>{total_dropped}</b> virtual answers were dropped (table below).
+A correlation distance is shown as – when a virtual item never varies (its correlations are undefined; column
+<i>corr_undefined</i>); a mean WD is – when an item has no virtual answer at all.</p>
+{sh_warning}
 <h2>Conditioning methods</h2>
 <p>Anthology uses the <b>{html.escape(r.spec.matching.primary)}</b> matching. Lower WD / Frobenius / CBS is closer to the humans;
 the last row is how close two random halves of the humans are to each other.</p>
-{_metric_html(tables["headline"], m)}
+{_metric_html(tables["headline"], m, ("corr_undefined", "items_missing"))}
 {_img(plots["metrics"])}
 <h2>Matching ablation (Anthology)</h2>
 {_metric_html(tables["matching"].dropna(subset=["wd"]) if "wd" in tables["matching"] else tables["matching"], ("wd", "frobenius", "cbs", "alpha_virtual"), ("unique_personas", "max_reuse", "mean_trait_tvd"))}
 <h2>Response distributions</h2>{_img(plots["distributions"])}
 <h2>Correlation matrices</h2>{_img(plots["correlations"])}
-<h2>Subgroups (mean WD)</h2>{sub_html}
+<h2>Subgroups</h2>{sub_html}
 <h2>Demographic fit of the matched personas (total variation distance per trait)</h2>{fit_html}
 <h2>Compliance</h2><p>Probability mass the model put on an option letter (1 = always answered with a letter).</p>{comp_html}
+<h2>Dropped (non-compliant) answers</h2><p>Virtual answers per item and method that are missing because the
+persona did not answer with an option; they are left out of every metric.</p>{drop_html}
 {_higher_order_html(r, tables)}
 <h2>Tokens and time per stage</h2>{usage_html}
 <h2>Example backstories</h2>{examples}
@@ -252,6 +328,7 @@ def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = N
             "subgroups": _tables.subgroup_table(r),
             "demographic_fit": _tables.demographic_fit(r),
             "compliance": _tables.compliance(r),
+            "dropped": _tables.dropped_table(r),
             "usage": _tables.usage_table(r, ledger),
             "items": _tables.item_table(r),
             "critic": _tables.critic_table(r),
@@ -259,6 +336,10 @@ def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = N
         if r.higher_order is not None:
             tables["higher_order"] = pd.DataFrame(r.higher_order["gaps"])
             tables["higher_order_means"] = pd.DataFrame(r.higher_order["means"])
+            tables["higher_order_wd"] = pd.DataFrame(
+                r.higher_order.get("wd", []),
+                columns=["item", "party", "perspective", "wd", "wd_norm", "n_human", "n_virtual"],
+            )
         for name, df in tables.items():
             df.to_csv(tmp / "tables" / f"{name}.csv", index=False)
         data = {

@@ -24,37 +24,37 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16silico/v1/common.proto\x12\tsilico.v1\"D\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x0f\n\x07options\x18\x03 \x03(\t\x12\r\n\x05\x63odes\x18\x04 \x03(\x05\"1\n\x0c\x44istribution\x12\r\n\x05probs\x18\x01 \x03(\x01\x12\x12\n\ncompliance\x18\x02 \x01(\x01\";\n\x07Verdict\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x9d\x01\n\tBackstory\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\x0e\n\x06tokens\x18\x04 \x01(\x05\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12$\n\x08verdicts\x18\x08 \x03(\x0b\x32\x12.silico.v1.Verdict\"(\n\x04Turn\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\"E\n\x11TraitDistribution\x12\r\n\x05trait\x18\x01 \x01(\t\x12\r\n\x05probs\x18\x02 \x03(\x01\x12\x12\n\ncompliance\x18\x03 \x01(\x01\"o\n\x0bTraitMatrix\x12\r\n\x05trait\x18\x01 \x01(\t\x12\x12\n\nn_personas\x18\x02 \x01(\x05\x12\x14\n\x0cn_categories\x18\x03 \x01(\x05\x12\r\n\x05probs\x18\x04 \x03(\x01\x12\x18\n\x10human_categories\x18\x05 \x03(\x05\"S\n\x0eResponseMatrix\x12\t\n\x01n\x18\x01 \x01(\x05\x12\t\n\x01p\x18\x02 \x01(\x05\x12\x0e\n\x06values\x18\x03 \x03(\x01\x12\n\n\x02ks\x18\x04 \x03(\x05\x12\x0f\n\x07weights\x18\x05 \x03(\x01\"7\n\x08Interval\x12\x10\n\x08\x65stimate\x18\x01 \x01(\x01\x12\x0b\n\x03low\x18\x02 \x01(\x01\x12\x0c\n\x04high\x18\x03 \x01(\x01\";\n\rStageProgress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\"m\n\x05Usage\x12\r\n\x05stage\x18\x01 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x03\x12\x15\n\rcached_tokens\x18\x04 \x01(\x03\x12\x18\n\x10generated_tokens\x18\x05 \x01(\x03\"\xae\x01\n\x05Study\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.silico.v1.StudyState\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12*\n\x08progress\x18\x05 \x03(\x0b\x32\x18.silico.v1.StageProgress\x12\x14\n\x0c\x63reated_unix\x18\x06 \x01(\x01\x12\x14\n\x0cupdated_unix\x18\x07 \x01(\x01*\xa8\x01\n\nStudyState\x12\x1b\n\x17STUDY_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12STUDY_STATE_QUEUED\x10\x01\x12\x17\n\x13STUDY_STATE_RUNNING\x10\x02\x12\x19\n\x15STUDY_STATE_SUCCEEDED\x10\x03\x12\x16\n\x12STUDY_STATE_FAILED\x10\x04\x12\x19\n\x15STUDY_STATE_CANCELLED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16silico/v1/common.proto\x12\tsilico.v1\"D\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x0f\n\x07options\x18\x03 \x03(\t\x12\r\n\x05\x63odes\x18\x04 \x03(\x05\"C\n\x0c\x44istribution\x12\r\n\x05probs\x18\x01 \x03(\x01\x12\x12\n\ncompliance\x18\x02 \x01(\x01\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\";\n\x07Verdict\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x9d\x01\n\tBackstory\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\x0e\n\x06tokens\x18\x04 \x01(\x05\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12$\n\x08verdicts\x18\x08 \x03(\x0b\x32\x12.silico.v1.Verdict\"(\n\x04Turn\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\"E\n\x11TraitDistribution\x12\r\n\x05trait\x18\x01 \x01(\t\x12\r\n\x05probs\x18\x02 \x03(\x01\x12\x12\n\ncompliance\x18\x03 \x01(\x01\"o\n\x0bTraitMatrix\x12\r\n\x05trait\x18\x01 \x01(\t\x12\x12\n\nn_personas\x18\x02 \x01(\x05\x12\x14\n\x0cn_categories\x18\x03 \x01(\x05\x12\r\n\x05probs\x18\x04 \x03(\x01\x12\x18\n\x10human_categories\x18\x05 \x03(\x05\"S\n\x0eResponseMatrix\x12\t\n\x01n\x18\x01 \x01(\x05\x12\t\n\x01p\x18\x02 \x01(\x05\x12\x0e\n\x06values\x18\x03 \x03(\x01\x12\n\n\x02ks\x18\x04 \x03(\x05\x12\x0f\n\x07weights\x18\x05 \x03(\x01\"B\n\x08Interval\x12\x10\n\x08\x65stimate\x18\x01 \x01(\x01\x12\x0b\n\x03low\x18\x02 \x01(\x01\x12\x0c\n\x04high\x18\x03 \x01(\x01\x12\t\n\x01n\x18\x04 \x01(\x05\";\n\rStageProgress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\"m\n\x05Usage\x12\r\n\x05stage\x18\x01 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x03\x12\x15\n\rcached_tokens\x18\x04 \x01(\x03\x12\x18\n\x10generated_tokens\x18\x05 \x01(\x03\"\xae\x01\n\x05Study\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.silico.v1.StudyState\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12*\n\x08progress\x18\x05 \x03(\x0b\x32\x18.silico.v1.StageProgress\x12\x14\n\x0c\x63reated_unix\x18\x06 \x01(\x01\x12\x14\n\x0cupdated_unix\x18\x07 \x01(\x01*\xa8\x01\n\nStudyState\x12\x1b\n\x17STUDY_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12STUDY_STATE_QUEUED\x10\x01\x12\x17\n\x13STUDY_STATE_RUNNING\x10\x02\x12\x19\n\x15STUDY_STATE_SUCCEEDED\x10\x03\x12\x16\n\x12STUDY_STATE_FAILED\x10\x04\x12\x19\n\x15STUDY_STATE_CANCELLED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'silico.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STUDYSTATE']._serialized_start=1097
-  _globals['_STUDYSTATE']._serialized_end=1265
+  _globals['_STUDYSTATE']._serialized_start=1126
+  _globals['_STUDYSTATE']._serialized_end=1294
   _globals['_ITEM']._serialized_start=37
   _globals['_ITEM']._serialized_end=105
   _globals['_DISTRIBUTION']._serialized_start=107
-  _globals['_DISTRIBUTION']._serialized_end=156
-  _globals['_VERDICT']._serialized_start=158
-  _globals['_VERDICT']._serialized_end=217
-  _globals['_BACKSTORY']._serialized_start=220
-  _globals['_BACKSTORY']._serialized_end=377
-  _globals['_TURN']._serialized_start=379
-  _globals['_TURN']._serialized_end=419
-  _globals['_TRAITDISTRIBUTION']._serialized_start=421
-  _globals['_TRAITDISTRIBUTION']._serialized_end=490
-  _globals['_TRAITMATRIX']._serialized_start=492
-  _globals['_TRAITMATRIX']._serialized_end=603
-  _globals['_RESPONSEMATRIX']._serialized_start=605
-  _globals['_RESPONSEMATRIX']._serialized_end=688
-  _globals['_INTERVAL']._serialized_start=690
-  _globals['_INTERVAL']._serialized_end=745
-  _globals['_STAGEPROGRESS']._serialized_start=747
-  _globals['_STAGEPROGRESS']._serialized_end=806
-  _globals['_USAGE']._serialized_start=808
-  _globals['_USAGE']._serialized_end=917
-  _globals['_STUDY']._serialized_start=920
-  _globals['_STUDY']._serialized_end=1094
+  _globals['_DISTRIBUTION']._serialized_end=174
+  _globals['_VERDICT']._serialized_start=176
+  _globals['_VERDICT']._serialized_end=235
+  _globals['_BACKSTORY']._serialized_start=238
+  _globals['_BACKSTORY']._serialized_end=395
+  _globals['_TURN']._serialized_start=397
+  _globals['_TURN']._serialized_end=437
+  _globals['_TRAITDISTRIBUTION']._serialized_start=439
+  _globals['_TRAITDISTRIBUTION']._serialized_end=508
+  _globals['_TRAITMATRIX']._serialized_start=510
+  _globals['_TRAITMATRIX']._serialized_end=621
+  _globals['_RESPONSEMATRIX']._serialized_start=623
+  _globals['_RESPONSEMATRIX']._serialized_end=706
+  _globals['_INTERVAL']._serialized_start=708
+  _globals['_INTERVAL']._serialized_end=774
+  _globals['_STAGEPROGRESS']._serialized_start=776
+  _globals['_STAGEPROGRESS']._serialized_end=835
+  _globals['_USAGE']._serialized_start=837
+  _globals['_USAGE']._serialized_end=946
+  _globals['_STUDY']._serialized_start=949
+  _globals['_STUDY']._serialized_end=1123
 # @@protoc_insertion_point(module_scope)

@@ -35,12 +35,14 @@ class Item(_message.Message):
     def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., options: _Optional[_Iterable[str]] = ..., codes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Distribution(_message.Message):
-    __slots__ = ("probs", "compliance")
+    __slots__ = ("probs", "compliance", "attempts")
     PROBS_FIELD_NUMBER: _ClassVar[int]
     COMPLIANCE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     probs: _containers.RepeatedScalarFieldContainer[float]
     compliance: float
-    def __init__(self, probs: _Optional[_Iterable[float]] = ..., compliance: _Optional[float] = ...) -> None: ...
+    attempts: int
+    def __init__(self, probs: _Optional[_Iterable[float]] = ..., compliance: _Optional[float] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class Verdict(_message.Message):
     __slots__ = ("accepted", "reason", "detail")
@@ -119,14 +121,16 @@ class ResponseMatrix(_message.Message):
     def __init__(self, n: _Optional[int] = ..., p: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ..., ks: _Optional[_Iterable[int]] = ..., weights: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Interval(_message.Message):
-    __slots__ = ("estimate", "low", "high")
+    __slots__ = ("estimate", "low", "high", "n")
     ESTIMATE_FIELD_NUMBER: _ClassVar[int]
     LOW_FIELD_NUMBER: _ClassVar[int]
     HIGH_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
     estimate: float
     low: float
     high: float
-    def __init__(self, estimate: _Optional[float] = ..., low: _Optional[float] = ..., high: _Optional[float] = ...) -> None: ...
+    n: int
+    def __init__(self, estimate: _Optional[float] = ..., low: _Optional[float] = ..., high: _Optional[float] = ..., n: _Optional[int] = ...) -> None: ...
 
 class StageProgress(_message.Message):
     __slots__ = ("stage", "done", "total")

@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from silico.v1 import common_pb2 as silico_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18silico/v1/matching.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"~\n\x0cMatchRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12&\n\x06traits\x18\x02 \x03(\x0b\x32\x16.silico.v1.TraitMatrix\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x16\n\x0esurvey_weights\x18\x04 \x03(\x01\x12\x0c\n\x04seed\x18\x05 \x01(\x03\"4\n\rMatchResponse\x12\x0f\n\x07persona\x18\x01 \x03(\x05\x12\x12\n\nlog_weight\x18\x02 \x03(\x01\x32M\n\x0fMatchingService\x12:\n\x05Match\x12\x17.silico.v1.MatchRequest\x1a\x18.silico.v1.MatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18silico/v1/matching.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\x93\x01\n\x0cMatchRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12&\n\x06traits\x18\x02 \x03(\x0b\x32\x16.silico.v1.TraitMatrix\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x16\n\x0esurvey_weights\x18\x04 \x03(\x01\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12\x13\n\x0braw_weights\x18\x06 \x01(\x08\"4\n\rMatchResponse\x12\x0f\n\x07persona\x18\x01 \x03(\x05\x12\x12\n\nlog_weight\x18\x02 \x03(\x01\x32M\n\x0fMatchingService\x12:\n\x05Match\x12\x17.silico.v1.MatchRequest\x1a\x18.silico.v1.MatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'silico.v1.matching_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MATCHREQUEST']._serialized_start=63
-  _globals['_MATCHREQUEST']._serialized_end=189
-  _globals['_MATCHRESPONSE']._serialized_start=191
-  _globals['_MATCHRESPONSE']._serialized_end=243
-  _globals['_MATCHINGSERVICE']._serialized_start=245
-  _globals['_MATCHINGSERVICE']._serialized_end=322
+  _globals['_MATCHREQUEST']._serialized_start=64
+  _globals['_MATCHREQUEST']._serialized_end=211
+  _globals['_MATCHRESPONSE']._serialized_start=213
+  _globals['_MATCHRESPONSE']._serialized_end=265
+  _globals['_MATCHINGSERVICE']._serialized_start=267
+  _globals['_MATCHINGSERVICE']._serialized_end=344
 # @@protoc_insertion_point(module_scope)

@@ -8,18 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class MatchRequest(_message.Message):
-    __slots__ = ("method", "traits", "capacity", "survey_weights", "seed")
+    __slots__ = ("method", "traits", "capacity", "survey_weights", "seed", "raw_weights")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     TRAITS_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     SURVEY_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    RAW_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     method: str
     traits: _containers.RepeatedCompositeFieldContainer[_common_pb2.TraitMatrix]
     capacity: int
     survey_weights: _containers.RepeatedScalarFieldContainer[float]
     seed: int
-    def __init__(self, method: _Optional[str] = ..., traits: _Optional[_Iterable[_Union[_common_pb2.TraitMatrix, _Mapping]]] = ..., capacity: _Optional[int] = ..., survey_weights: _Optional[_Iterable[float]] = ..., seed: _Optional[int] = ...) -> None: ...
+    raw_weights: bool
+    def __init__(self, method: _Optional[str] = ..., traits: _Optional[_Iterable[_Union[_common_pb2.TraitMatrix, _Mapping]]] = ..., capacity: _Optional[int] = ..., survey_weights: _Optional[_Iterable[float]] = ..., seed: _Optional[int] = ..., raw_weights: _Optional[bool] = ...) -> None: ...
 
 class MatchResponse(_message.Message):
     __slots__ = ("persona", "log_weight")

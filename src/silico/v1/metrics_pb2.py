@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from silico.v1 import common_pb2 as silico_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17silico/v1/metrics.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\x96\x01\n\x0e\x43ompareRequest\x12(\n\x05human\x18\x01 \x01(\x0b\x32\x19.silico.v1.ResponseMatrix\x12*\n\x07virtual\x18\x02 \x01(\x0b\x32\x19.silico.v1.ResponseMatrix\x12\x11\n\tbootstrap\x18\x03 \x01(\x05\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\r\n\x05level\x18\x05 \x01(\x01\"m\n\x10SplitHalfRequest\x12(\n\x05human\x18\x01 \x01(\x0b\x32\x19.silico.v1.ResponseMatrix\x12\x12\n\niterations\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\r\n\x05level\x18\x04 \x01(\x01\"\x90\x01\n\x0f\x43ompareResponse\x12\x38\n\x07metrics\x18\x01 \x03(\x0b\x32\'.silico.v1.CompareResponse.MetricsEntry\x1a\x43\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\"\n\x05value\x18\x02 \x01(\x0b\x32\x13.silico.v1.Interval:\x02\x38\x01\x32\x98\x01\n\x0eMetricsService\x12@\n\x07\x43ompare\x12\x19.silico.v1.CompareRequest\x1a\x1a.silico.v1.CompareResponse\x12\x44\n\tSplitHalf\x12\x1b.silico.v1.SplitHalfRequest\x1a\x1a.silico.v1.CompareResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17silico/v1/metrics.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\xd0\x01\n\x0e\x43ompareRequest\x12(\n\x05human\x18\x01 \x01(\x0b\x32\x19.silico.v1.ResponseMatrix\x12*\n\x07virtual\x18\x02 \x01(\x0b\x32\x19.silico.v1.ResponseMatrix\x12\x11\n\tbootstrap\x18\x03 \x01(\x05\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\r\n\x05level\x18\x05 \x01(\x01\x12\x15\n\rvirtual_dists\x18\x06 \x03(\x01\x12\x0f\n\x07\x64ists_k\x18\x07 \x01(\x05\x12\x10\n\x08\x63lusters\x18\x08 \x03(\x03\"m\n\x10SplitHalfRequest\x12(\n\x05human\x18\x01 \x01(\x0b\x32\x19.silico.v1.ResponseMatrix\x12\x12\n\niterations\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\r\n\x05level\x18\x04 \x01(\x01\"\x90\x01\n\x0f\x43ompareResponse\x12\x38\n\x07metrics\x18\x01 \x03(\x0b\x32\'.silico.v1.CompareResponse.MetricsEntry\x1a\x43\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\"\n\x05value\x18\x02 \x01(\x0b\x32\x13.silico.v1.Interval:\x02\x38\x01\x32\x98\x01\n\x0eMetricsService\x12@\n\x07\x43ompare\x12\x19.silico.v1.CompareRequest\x1a\x1a.silico.v1.CompareResponse\x12\x44\n\tSplitHalf\x12\x1b.silico.v1.SplitHalfRequest\x1a\x1a.silico.v1.CompareResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,13 +35,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPARERESPONSE_METRICSENTRY']._loaded_options = None
   _globals['_COMPARERESPONSE_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_COMPAREREQUEST']._serialized_start=63
-  _globals['_COMPAREREQUEST']._serialized_end=213
-  _globals['_SPLITHALFREQUEST']._serialized_start=215
-  _globals['_SPLITHALFREQUEST']._serialized_end=324
-  _globals['_COMPARERESPONSE']._serialized_start=327
-  _globals['_COMPARERESPONSE']._serialized_end=471
-  _globals['_COMPARERESPONSE_METRICSENTRY']._serialized_start=404
-  _globals['_COMPARERESPONSE_METRICSENTRY']._serialized_end=471
-  _globals['_METRICSSERVICE']._serialized_start=474
-  _globals['_METRICSSERVICE']._serialized_end=626
+  _globals['_COMPAREREQUEST']._serialized_end=271
+  _globals['_SPLITHALFREQUEST']._serialized_start=273
+  _globals['_SPLITHALFREQUEST']._serialized_end=382
+  _globals['_COMPARERESPONSE']._serialized_start=385
+  _globals['_COMPARERESPONSE']._serialized_end=529
+  _globals['_COMPARERESPONSE_METRICSENTRY']._serialized_start=462
+  _globals['_COMPARERESPONSE_METRICSENTRY']._serialized_end=529
+  _globals['_METRICSSERVICE']._serialized_start=532
+  _globals['_METRICSSERVICE']._serialized_end=684
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AnswerRequest(_message.Message):
-    __slots__ = ("context", "items", "orders", "mode", "seed", "index", "stage", "max_attempts")
+    __slots__ = ("context", "items", "orders", "mode", "seed", "index", "stage", "max_attempts", "min_compliance", "series")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     ORDERS_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,8 @@ class AnswerRequest(_message.Message):
     INDEX_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    MIN_COMPLIANCE_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
     context: str
     items: _containers.RepeatedCompositeFieldContainer[_common_pb2.Item]
     orders: _containers.RepeatedScalarFieldContainer[str]
@@ -25,7 +27,9 @@ class AnswerRequest(_message.Message):
     index: int
     stage: str
     max_attempts: int
-    def __init__(self, context: _Optional[str] = ..., items: _Optional[_Iterable[_Union[_common_pb2.Item, _Mapping]]] = ..., orders: _Optional[_Iterable[str]] = ..., mode: _Optional[str] = ..., seed: _Optional[int] = ..., index: _Optional[int] = ..., stage: _Optional[str] = ..., max_attempts: _Optional[int] = ...) -> None: ...
+    min_compliance: float
+    series: bool
+    def __init__(self, context: _Optional[str] = ..., items: _Optional[_Iterable[_Union[_common_pb2.Item, _Mapping]]] = ..., orders: _Optional[_Iterable[str]] = ..., mode: _Optional[str] = ..., seed: _Optional[int] = ..., index: _Optional[int] = ..., stage: _Optional[str] = ..., max_attempts: _Optional[int] = ..., min_compliance: _Optional[float] = ..., series: _Optional[bool] = ...) -> None: ...
 
 class AnswerResponse(_message.Message):
     __slots__ = ("answers",)

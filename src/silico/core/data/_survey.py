@@ -63,11 +63,14 @@ class Codebook:
         variables = {k: v for k, v in raw.items() if not k.startswith("_") and isinstance(v, dict)}
         return cls(variables, missing)
 
-    def item(self, name: str, reverse: bool = False) -> Item:
+    def item(self, name: str, reverse: bool = False, question: str | None = None) -> Item:
         """The ordinal item of a variable: its question and options in ordinal order.
 
         ``reverse=True`` flips the order (reverse-keyed items of a battery, so
         that higher positions mean the same direction on every item).
+        ``question`` replaces the codebook's wording. A wording that looks cut
+        (see :func:`looks_cut`) is refused: a model must be asked what
+        respondents read, never a truncated variable label.
         """
         v = self.variables.get(name)
         if v is None:
@@ -83,7 +86,16 @@ class Codebook:
             raise ValidationError(
                 f"items.{name}", f"codes {missing_labels} have no label in the codebook"
             )
-        question = str(v.get("question") or v.get("question_label") or v.get("description") or name)
+        if question is None:
+            question = str(
+                v.get("question") or v.get("question_label") or v.get("description") or name
+            )
+        if looks_cut(question):
+            raise ValidationError(
+                f"questionnaire.items.{name}",
+                f"the question text looks cut ('...{question[-30:]}', {len(question)} characters); "
+                "give the full wording as 'question' in the codebook or in questionnaire.questions",
+            )
         if reverse:
             codes = codes[::-1]
         options = tuple(" ".join(str(labels[str(c)]).split()) for c in codes)  # type: ignore[index]
@@ -92,6 +104,26 @@ class Codebook:
     def nonsubstantive(self, name: str) -> set[int]:
         v = self.variables.get(name, {})
         return {int(c) for c in v.get("nonsubstantive_valid_codes", []) or []}  # type: ignore[attr-defined]
+
+
+#: Lengths at which survey tools cut variable labels (CCES and Stata: 80; SPSS short labels).
+CUT_LENGTHS = (80, 120, 255)
+
+
+def looks_cut(question: str) -> bool:
+    """Whether a question text looks truncated: at a usual label limit and not ending
+    where a sentence or a prompt ends.
+
+    >>> looks_cut("Racism - White people in the U.S. have certain advantages because of the color o")
+    True
+    >>> looks_cut("How warm or cold do you feel towards Democrats?")
+    False
+    """
+    q = " ".join(question.split())
+    if not q:
+        return False
+    ends = q[-1] in ".?!:)\"'…" or q.endswith("...")
+    return any(n - 2 <= len(q) <= n for n in CUT_LENGTHS) and not ends
 
 
 def _is_int(s: str) -> bool:
@@ -171,6 +203,7 @@ def load_survey(
     groups: Sequence[str] = (),
     id_column: str | None = None,
     reverse: Sequence[str] = (),
+    questions: Mapping[str, str] | None = None,
 ) -> SurveyData:
     """Load respondents from an integer-coded CSV and its codebook.
 
@@ -194,6 +227,8 @@ def load_survey(
     reverse : sequence of str
         Reverse-keyed items: their ordinal order is flipped so a battery points
         one way (needed for a meaningful Cronbach's alpha).
+    questions : mapping item -> wording, optional
+        Replaces the codebook's question text (a cut text is refused either way).
 
     Returns
     -------
@@ -243,7 +278,10 @@ def load_survey(
     unknown = sorted(set(reverse) - set(items))
     if unknown:
         raise ValidationError("reverse", f"not among the items: {unknown}")
-    item_objs = [cb.item(name, reverse=name in set(reverse)) for name in items]
+    item_objs = [
+        cb.item(name, reverse=name in set(reverse), question=(questions or {}).get(name))
+        for name in items
+    ]
     values = np.full((len(df), len(items)), np.nan)
     for j, it in enumerate(item_objs):
         col = df[it.id]

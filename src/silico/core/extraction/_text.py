@@ -38,6 +38,11 @@ def parse_text_answer(text: str, options: Sequence[str]) -> int | None:
     0
     >>> parse_text_answer(" (A) Disagree", ["Agree", "Disagree"]) is None
     True
+
+    An option that begins with the article "A" is read as text, not as letter A:
+
+    >>> parse_text_answer(" A little", ["A lot", "A little", "Not at all"])
+    1
     """
     k = len(options)
     if k < 1 or k > len(LETTERS):
@@ -49,7 +54,11 @@ def parse_text_answer(text: str, options: Sequence[str]) -> int | None:
     letters = set(re.findall(rf"\(([{valid}])\)", line))
     if not letters:
         m = re.match(rf"^([{valid}])(?:[).:,]|\s|$)", line)
-        if m:
+        # "A lot more" is the option's text, not the letter A followed by words.
+        article = any(
+            _norm(line).startswith(_norm(o)) and (o.split() or [""])[0] in valid for o in options
+        )
+        if m and not article:
             letters = {m.group(1)}
     letter_choice = None
     if len(letters) > 1:

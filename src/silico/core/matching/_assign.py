@@ -92,20 +92,32 @@ def greedy_match(w: MatchProblem | np.ndarray) -> Matching:
     return Matching(best, w[np.arange(h), best], "greedy")
 
 
-def hungarian_match(w: MatchProblem | np.ndarray) -> Matching:
-    """One-to-one assignment maximising the total log weight.
+def hungarian_match(w: MatchProblem | np.ndarray, raw: bool = False) -> Matching:
+    """One-to-one assignment maximising the total log weight, or the total raw weight.
 
     .. math:: \\max_{\\sigma \\text{ injective}} \\sum_h \\log w(h, \\sigma(h))
+              \\quad\\text{or, with } \\texttt{raw}, \\quad
+              \\max_{\\sigma} \\sum_h w(h, \\sigma(h))
 
     solved exactly by :func:`scipy.optimize.linear_sum_assignment`. Needs at
-    least as many personas as humans.
+    least as many personas as humans. ``raw=True`` is the released Anthology
+    code's objective (a sum of likelihood products): it favours the pairs
+    with the largest products and cares little for the rest, while the log
+    form maximises the joint likelihood of the whole assignment.
+    ``Matching.log_weight`` holds log weights either way.
+
+    Examples
+    --------
+    >>> lw = np.log(np.array([[0.9, 0.5], [0.5, 0.2]]))
+    >>> hungarian_match(lw).persona.tolist(), hungarian_match(lw, raw=True).persona.tolist()
+    ([1, 0], [0, 1])
     """
     w = _source(w)
     h, v = _shape(w)
     if v < h:
         raise ValidationError("personas", f"one-to-one matching needs >= {h} personas, got {v}")
     m = w if isinstance(w, np.ndarray) else w.dense()
-    rows, cols = linear_sum_assignment(m, maximize=True)
+    rows, cols = linear_sum_assignment(np.exp(m) if raw else m, maximize=True)
     persona = np.empty(h, dtype=np.int64)
     persona[rows] = cols
     return Matching(persona, m[np.arange(h), persona], "hungarian")

@@ -19,6 +19,7 @@ from silico.core.prompts._backstory import (
     qa_turn,
 )
 from silico.core.prompts._conditioning import (
+    BIO_PREAMBLE,
     CONDITIONING_METHODS,
     baseline_context,
     bio_context,
@@ -29,41 +30,57 @@ from silico.core.prompts._conditioning import (
 )
 from silico.core.prompts._critic import (
     REASON_CODES,
+    REASON_DESCRIPTIONS,
     Verdict,
+    check_backstory,
     check_consistency,
     critic_prompt,
     parse_verdict,
 )
 from silico.core.prompts._higher_order import (
+    KIND_PERSPECTIVES,
+    META_WRAPPER,
     PERSPECTIVES,
     HigherOrderTemplate,
     Variant,
+    check_stem,
+    default_members,
     make_variants,
 )
 from silico.core.prompts._items import (
     LETTERS,
+    SERIES_INSTRUCTION,
     Item,
     Presentation,
     answer_instruction,
     identity_order,
+    letter_word_options,
     present,
     question_block,
     reversed_order,
+    series_context,
+    series_turn,
     survey_prompt,
 )
+from silico.core.prompts._quality import text_quality
 
 __all__ = [
     "BACKSTORY_QUESTION_LONG",
     "BACKSTORY_QUESTION_SHORT",
     "BACKSTORY_SAMPLING",
     "BACKSTORY_STOP",
+    "BIO_PREAMBLE",
     "CITIZEN_QUESTION",
     "CONDITIONING_METHODS",
     "INTERVIEW_QUESTIONS",
     "LETTERS",
     "MIN_BACKSTORY_TOKENS",
+    "KIND_PERSPECTIVES",
+    "META_WRAPPER",
     "PERSPECTIVES",
     "REASON_CODES",
+    "REASON_DESCRIPTIONS",
+    "SERIES_INSTRUCTION",
     "HigherOrderTemplate",
     "Item",
     "Presentation",
@@ -75,6 +92,7 @@ __all__ = [
     "backstory_prompt",
     "baseline_context",
     "bio_context",
+    "check_backstory",
     "check_consistency",
     "citizen_prompt",
     "clean_backstory",
@@ -84,7 +102,10 @@ __all__ = [
     "format_transcript",
     "identity_order",
     "interview_prompt",
+    "letter_word_options",
     "long_enough",
+    "check_stem",
+    "default_members",
     "make_variants",
     "parse_verdict",
     "portray_context",
@@ -93,5 +114,8 @@ __all__ = [
     "qa_turn",
     "question_block",
     "reversed_order",
+    "series_context",
+    "series_turn",
     "survey_prompt",
+    "text_quality",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from silico.core.errors import ValidationError
 from silico.core.prompts._backstory import qa_turn
-from silico.core.prompts._items import Item
+from silico.core.prompts._items import LETTERS, Item, question_block
 from silico.core.traits import CATALOGUE, get_trait
 
 #: Conditioning methods: Anthology backstories and the three rule-based baselines.
@@ -65,29 +65,65 @@ def _sentence(name: str, label: str, person: int) -> str:
     return _LABEL_SENTENCES[name][person].format(label.lower() if name == "gender" else label)
 
 
-def qa_context(demographics: Mapping[str, str]) -> str:
-    """QA baseline: the demographic questions answered as Q/A pairs.
+def qa_context(
+    demographics: Mapping[str, str],
+    options: Mapping[str, Sequence[str]] | None = None,
+    order: Sequence[int] | None = None,
+) -> str:
+    """QA baseline: the demographic questions as multiple-choice items answered ``(X)``.
+
+    The official format: each trait's question with its lettered options (the
+    survey's own categories) and ``Answer: (X)``, the traits in ``order`` (a
+    per-respondent shuffle). Without ``options`` a trait is answered with its
+    label in words.
 
     Parameters
     ----------
     demographics : mapping of trait name -> category label (a catalogue
         category or the survey's own label)
+    options : mapping of trait name -> the survey's categories, optional
+    order : permutation of ``range(len(demographics))``, optional
 
-    >>> print(qa_context({"party": "Republican"}))
+    >>> print(qa_context({"party": "Republican"}, {"party": ["Democrat", "Republican"]}))
     Question: Generally speaking, do you think of yourself as a Democrat, a Republican, an Independent, or something else?
-    <BLANKLINE>
-    Answer: Republican
+    (A) Democrat
+    (B) Republican
+    Answer with (A) or (B).
+    Answer: (B)
     """
-    return "\n\n".join(qa_turn(get_trait(n).question, label) for n, label in _checked(demographics))
+    pairs = _checked(demographics)
+    if order is not None:
+        if sorted(order) != list(range(len(pairs))):
+            raise ValidationError("order", f"{list(order)} is not a permutation of the traits")
+        pairs = [pairs[i] for i in order]
+    turns = []
+    for name, label in pairs:
+        q = get_trait(name).question
+        opts = list((options or {}).get(name, ()))
+        if label in opts:
+            letter = LETTERS[opts.index(label)]
+            turns.append(f"{question_block(q, opts)} ({letter})")
+        else:
+            turns.append(qa_turn(q, label))
+    return "\n\n".join(turns)
+
+
+#: The BIO baseline's preamble (OpinionQA's steering format, which Anthology compares with).
+BIO_PREAMBLE = (
+    "Below you will be asked to provide a short description of your identity "
+    "and then answer some questions."
+)
 
 
 def bio_context(demographics: Mapping[str, str]) -> str:
-    """BIO baseline: first-person sentences ("I am a Republican.").
+    """BIO baseline: its preamble, then first-person sentences ("I am a Republican.").
 
-    >>> bio_context({"party": "Republican", "age": "18-29"})
-    'I am a Republican. I am 18-29 years old.'
+    >>> print(bio_context({"party": "Republican", "age": "18-29"}))
+    Below you will be asked to provide a short description of your identity and then answer some questions.
+    Description: I am a Republican. I am 18-29 years old.
     """
-    return " ".join(_sentence(n, label, 0) for n, label in _checked(demographics))
+    sentences = " ".join(_sentence(n, label, 0) for n, label in _checked(demographics))
+    return f"{BIO_PREAMBLE}\nDescription: {sentences}"
 
 
 def portray_context(demographics: Mapping[str, str]) -> str:
@@ -99,9 +135,19 @@ def portray_context(demographics: Mapping[str, str]) -> str:
     return " ".join(_sentence(n, label, 1) for n, label in _checked(demographics))
 
 
-def baseline_context(method: str, demographics: Mapping[str, str]) -> str:
-    """The conditioning text of a baseline method (``"qa"``, ``"bio"`` or ``"portray"``)."""
-    builders = {"qa": qa_context, "bio": bio_context, "portray": portray_context}
+def baseline_context(
+    method: str,
+    demographics: Mapping[str, str],
+    options: Mapping[str, Sequence[str]] | None = None,
+    order: Sequence[int] | None = None,
+) -> str:
+    """The conditioning text of a baseline method (``"qa"``, ``"bio"`` or ``"portray"``).
+
+    ``options`` and ``order`` shape the QA format (see :func:`qa_context`).
+    """
+    if method == "qa":
+        return qa_context(demographics, options, order)
+    builders = {"bio": bio_context, "portray": portray_context}
     if method not in builders:
-        raise ValidationError("conditioning", f"{method!r} is not one of {sorted(builders)}")
+        raise ValidationError("conditioning", f"{method!r} is not one of ['bio', 'portray', 'qa']")
     return builders[method](demographics)

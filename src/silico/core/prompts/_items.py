@@ -163,12 +163,55 @@ def question_block(question: str, options: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def survey_prompt(context: str, presentation: Presentation) -> str:
+def letter_word_options(options: Sequence[str]) -> bool:
+    """Whether an option begins with a word that is also an option letter ("A lot", "I agree").
+
+    After such an option the model's token ``" A"`` may be the article, not the
+    letter, so letter scores must not be read from a bare ``A``.
+
+    >>> letter_word_options(["A lot", "Some", "None"]), letter_word_options(["Agree", "Disagree"])
+    (True, False)
+    """
+    letters = set(LETTERS[: len(options)])
+    return any((o.split() or [""])[0] in letters for o in options)
+
+
+def survey_prompt(context: str, presentation: Presentation, open_paren: bool = False) -> str:
     """A persona's prompt for one item: conditioning context, blank line, question block.
 
     The context comes first so that every prompt of one persona shares it as a
-    prefix (the serving stack computes it once).
+    prefix (the serving stack computes it once). ``open_paren`` ends the
+    prompt in ``"Answer: ("`` so that the next token is the letter itself;
+    used when :func:`letter_word_options` makes a bare ``A`` ambiguous.
     """
     block = question_block(presentation.item.question, presentation.displayed_options)
+    if open_paren:
+        block += " ("
     context = context.rstrip()
     return f"{context}\n\n{block}" if context else block
+
+
+#: The official in-series instruction, before every question after the first.
+SERIES_INSTRUCTION = "Please answer the following question keeping in mind your previous answers."
+
+
+def series_turn(presentation: Presentation, letter: str) -> str:
+    """One answered question of an in-series context: the block and ``(X)``.
+
+    >>> print(series_turn(present(Item("q", "Q?", ("Yes", "No"))), "B"))
+    Question: Q?
+    (A) Yes
+    (B) No
+    Answer with (A) or (B).
+    Answer: (B)
+    """
+    block = question_block(presentation.item.question, presentation.displayed_options)
+    return f"{block} ({letter})"
+
+
+def series_context(context: str, answered: Sequence[str]) -> str:
+    """The context of the next in-series question: persona context, earlier answered
+    questions, and the instruction to keep them in mind (none before the first)."""
+    if not answered:
+        return context
+    return "\n\n".join([context.rstrip(), *answered, SERIES_INSTRUCTION])

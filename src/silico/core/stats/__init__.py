@@ -1,26 +1,38 @@
 """Metrics: human vs virtual distances, correlations, alpha, lower bounds, gaps."""
 
 from silico.core.stats._compare import (
+    BOOTSTRAP_METHOD,
+    COUNTS,
     METRICS,
+    MIN_HALF,
     Comparison,
     Interval,
+    Subgroup,
     bootstrap,
     by_subgroup,
     compare,
     compare_with_ci,
     split_half,
+    split_half_note,
+    subgroup_lower_bounds,
 )
 from silico.core.stats._distances import (
     cbs_distance,
     frobenius_distance,
     l1_distance,
     normalised_wasserstein,
+    undefined_entries,
     wasserstein_ordinal,
 )
 from silico.core.stats._higher_order import (
     GAP_KINDS,
+    GAP_PERSPECTIVES,
     Gap,
+    answer_distribution,
+    answer_moments,
     cohens_d,
+    mixture_moments,
+    paired_cohens_d,
     party_gaps,
     perception_gap,
     same_sign,
@@ -28,8 +40,20 @@ from silico.core.stats._higher_order import (
 from silico.core.stats._responses import Responses, cronbach_alpha, distributions, weighted_corr
 
 __all__ = [
+    "BOOTSTRAP_METHOD",
+    "COUNTS",
     "GAP_KINDS",
+    "GAP_PERSPECTIVES",
+    "answer_distribution",
+    "answer_moments",
+    "mixture_moments",
+    "paired_cohens_d",
     "METRICS",
+    "MIN_HALF",
+    "Subgroup",
+    "split_half_note",
+    "subgroup_lower_bounds",
+    "undefined_entries",
     "Comparison",
     "Gap",
     "Interval",
