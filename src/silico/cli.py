@@ -93,12 +93,25 @@ def _plan(spec: Any) -> dict[str, Any]:
         if spec.critic.enabled and spec.critic.use_model
         else 0
     )
-    annotate_prompts = bs.count * len(traits)
-    survey_prompts = (bs.count if anthology else 0) * n_items * orders
-    baseline_prompts = len(baselines) * humans.n * n_items * orders
+    # Logprob mode scores every option order; sampled mode draws one completion
+    # per answer (or per demographic sample) in a seeded order (retries not counted).
+    demo = spec.demographics
+    per_trait = len(demo.orders) if demo.estimator == "logprob" else demo.samples
+    per_answer = orders if spec.answers.mode == "logprob" else 1
+    annotate_prompts = bs.count * len(traits) * per_trait
+    survey_prompts = (bs.count if anthology else 0) * n_items * per_answer
+    baseline_prompts = len(baselines) * humans.n * n_items * per_answer
     if spec.higher_order is not None:
-        # Every persona at most (the partisan ones answer), four variants per item.
-        survey_prompts += bs.count * len(spec.higher_order.items) * 4 * orders
+        from silico.core.prompts import KIND_PERSPECTIVES
+
+        # Every persona at most (the partisan ones answer), one variant per
+        # perspective of the item's kind (rating 5, behaviour 4).
+        variants = sum(len(KIND_PERSPECTIVES[it.kind]) for it in spec.higher_order.items)
+        survey_prompts += bs.count * variants * per_answer
+    sampled = (annotate_prompts if demo.estimator == "sampled" else 0) + (
+        survey_prompts + baseline_prompts if spec.answers.mode == "sampled" else 0
+    )
+    gen_tokens += sampled * 16  # a sampled answer is at most 16 tokens
     # The backstory is prefilled once per persona and reused for its questions.
     prefill = (
         interview_prefill

@@ -9,6 +9,7 @@ import numpy as np
 from silico.core.errors import ValidationError
 from silico.core.prompts import Item, Turn, Verdict
 from silico.core.stats import Interval, Responses
+from silico.pipeline.stages import CriticSettings
 from silico.v1 import common_pb2
 
 
@@ -23,19 +24,48 @@ def item_from_proto(p: common_pb2.Item) -> Item:
 
 
 def verdict_to_proto(v: Verdict) -> common_pb2.Verdict:
-    return common_pb2.Verdict(accepted=v.accepted, reason=v.reason, detail=v.detail)
+    return common_pb2.Verdict(accepted=v.accepted, reason=v.reason, detail=v.detail, score=v.score)
 
 
 def verdict_from_proto(p: common_pb2.Verdict) -> Verdict:
-    return Verdict(p.accepted, p.reason, p.detail)
+    return Verdict(p.accepted, p.reason, p.detail, p.score)
 
 
 def verdict_to_dict(v: Verdict) -> dict[str, Any]:
-    return {"accepted": v.accepted, "reason": v.reason, "detail": v.detail}
+    # JSON has no NaN: an unmeasured score is stored as null.
+    score = v.score if v.score == v.score else None
+    return {"accepted": v.accepted, "reason": v.reason, "detail": v.detail, "score": score}
 
 
 def verdict_from_dict(d: dict[str, Any]) -> Verdict:
-    return Verdict(bool(d["accepted"]), str(d.get("reason", "")), str(d.get("detail", "")))
+    score = d.get("score")
+    return Verdict(
+        bool(d["accepted"]),
+        str(d.get("reason", "")),
+        str(d.get("detail", "")),
+        float("nan") if score is None else float(score),
+    )
+
+
+def critic_settings_to_proto(s: CriticSettings) -> common_pb2.CriticSettings:
+    return common_pb2.CriticSettings(
+        enabled=s.enabled,
+        use_model=s.use_model,
+        check_coherence=s.min_coherence is not None,
+        min_coherence=s.min_coherence or 0.0,
+        allow_fiction=s.allow_fiction,
+        language=s.language,
+    )
+
+
+def critic_settings_from_proto(p: common_pb2.CriticSettings) -> CriticSettings:
+    return CriticSettings(
+        enabled=p.enabled,
+        use_model=p.use_model,
+        min_coherence=p.min_coherence if p.check_coherence else None,
+        allow_fiction=p.allow_fiction,
+        language=p.language or "en",
+    )
 
 
 def turns_from_proto(turns: Any) -> list[Turn]:

@@ -179,3 +179,35 @@ def test_preset_metric_functions_equal_the_official_definitions():
     w = rng.random((4, 4)) ** 3
     best = max(permutations(range(4)), key=lambda p: sum(w[i, p[i]] for i in range(4)))
     assert hungarian_match(np.log(w), raw=True).persona.tolist() == list(best)
+
+
+def test_report_shows_dropped_answers_uncertainty_and_the_critic(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from silico.report import write_report
+
+    raw = yaml.safe_load((REPO / "pipelines/studies/tiny.yaml").read_text())
+    raw.pop("higher_order")
+    raw["critic"] = {"min_coherence": -3.0}
+    spec = parse_spec(raw, REPO / "pipelines/studies")
+    result = run_study(spec, ScriptedLM())
+    out = write_report(result, tmp_path / "rep")
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["uncertainty"]["split_half"]["half_size"] == 6
+    assert "clustered by persona" in doc["uncertainty"]["bootstrap"]
+    assert set(doc["dropped_answers"]) >= {"qa"}
+    page = (out / "report.html").read_text()
+    page = " ".join(page.split())
+    assert "virtual answers were dropped" in page and "halves of <b>6</b>" in page
+    assert "Backstories and the critic" in page and "coherence ≥ -3" in page
+    critic = pd.read_csv(out / "tables" / "critic.csv")
+    assert (critic["coherence"] == -2.0).all()  # the scripted model's score, recorded
+    assert (out / "plots" / "critic.png").exists()
+    assert pd.read_csv(out / "tables" / "dropped.csv").columns.tolist() == [
+        "method",
+        "item",
+        "dropped",
+        "of",
+    ]

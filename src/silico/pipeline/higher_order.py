@@ -339,7 +339,9 @@ def gap_table(
         dists = {p: np.zeros((len(used), k)) for p in PERSPECTIVES}
         for i, u in enumerate(used):
             for (tid, persp), probs in zip(u.perspectives, answers[u.persona], strict=True):
-                if tid == t.id:
+                # An empty list is a dropped (non-compliant) answer: its row stays
+                # all zero, which counts as no answer.
+                if tid == t.id and len(probs):
                     dists[persp][i] = orient(
                         np.nan_to_num(np.asarray(probs, float)[:k]), t.negative_end
                     )

@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from silico.convert import item_to_proto, verdict_from_dict, verdict_to_dict
+from silico.convert import (
+    critic_settings_to_proto,
+    item_to_proto,
+    verdict_from_dict,
+    verdict_to_dict,
+)
 from silico.core.data import SurveyData
 from silico.core.matching import Matching
 from silico.core.sampling import derive_seed
@@ -29,6 +34,7 @@ from silico.llm import Usage, UsageLedger
 from silico.pipeline import higher_order
 from silico.pipeline.runner import (
     baseline_contexts,
+    critic_settings,
     finish,
     load_humans,
     persona_categories,
@@ -401,6 +407,7 @@ class Orchestrator:
             use_critic=spec.critic.enabled,
             critic_model=spec.critic.use_model,
             model_name=spec.model.name,
+            critic=critic_settings_to_proto(critic_settings(spec)),
         )
         for i in range(bs.count):
             if bs.mode == "interview":
@@ -425,6 +432,7 @@ class Orchestrator:
                 )
                 continue
             verdicts = []
+            rejected: list[str] = []
             for a in range(bs.max_attempts):
                 key = f"{i}/{a}"
                 if key not in cands:
@@ -444,8 +452,9 @@ class Orchestrator:
                         verds[key] = verdict_to_dict(v0)
                     else:
                         req_c = critic_pb2.ReviewRequest(
-                            text=cand["text"] or " ",
+                            text=cand["text"],
                             use_model=spec.critic.use_model,
+                            settings=critic_settings_to_proto(critic_settings(spec)),
                             check_length=True,
                             completion_tokens=cand["completion_tokens"],
                             min_tokens=bs.min_tokens,
@@ -464,8 +473,10 @@ class Orchestrator:
                         v.accepted,
                         v.reason,
                         tuple(verdicts),
+                        tuple(rejected),
                     )
                     break
+                rejected.append(cand["text"])
         self._progress(study_id, "backstory", len(final), bs.count, c)
         if len(final) < bs.count:
             return None

@@ -48,6 +48,7 @@ from silico.pipeline import higher_order
 from silico.pipeline.spec import StudySpec
 from silico.pipeline.stages import (
     Backstory,
+    CriticSettings,
     LanguageModel,
     annotate,
     generate_backstories,
@@ -133,6 +134,18 @@ def persona_context(spec: StudySpec, backstory: Backstory) -> str:
         BACKSTORY_QUESTION_SHORT if spec.backstories.variant == "short" else BACKSTORY_QUESTION_LONG
     )
     return qa_turn(question, backstory.text)
+
+
+def critic_settings(spec: StudySpec) -> CriticSettings:
+    """The study's critic as the stage functions take it."""
+    c = spec.critic
+    return CriticSettings(
+        enabled=c.enabled,
+        use_model=c.use_model,
+        min_coherence=c.min_coherence,
+        allow_fiction=c.allow_fiction,
+        language=c.language,
+    )
 
 
 def answer_settings(spec: StudySpec) -> dict[str, Any]:
@@ -262,8 +275,8 @@ def run_study(
         top_p=bs.top_p,
         citizen_preamble=bs.citizen_preamble,
         repetition_penalty=bs.repetition_penalty,
-        critic=lm if spec.critic.use_model else None,
-        use_critic=spec.critic.enabled,
+        critic=lm,
+        critic_settings=critic_settings(spec),
         max_attempts=bs.max_attempts,
         progress=tick("backstory", bs.count),
     )
@@ -451,17 +464,17 @@ def higher_order_answers(
     for u in units:
         sc = score_items(
             lm,
-            [personas[u.persona].text],
+            [persona_context(spec, personas[u.persona])],
             u.items,
-            spec.answers.orders,
-            spec.answers.mode,
             seed=derive_seed(spec.seed, "survey", "higher_order"),
             stage="survey",
-            max_attempts=spec.answers.max_attempts,
             first_index=u.persona,
+            **answer_settings(spec),
         )
+        # As the survey service stores them: a dropped answer is an empty list.
         out[u.persona] = [
-            np.nan_to_num(sc.probs[0, j, : it.k]).tolist() for j, it in enumerate(u.items)
+            p.tolist() if np.isfinite(p).all() else []
+            for p in (sc.probs[0, j, : it.k] for j, it in enumerate(u.items))
         ]
         if progress:
             progress(1)

@@ -132,7 +132,24 @@ class BackstorySpec(_Strict):
 
 class CriticSpec(_Strict):
     enabled: bool = True
-    use_model: bool = Field(True, description="Ask the critic model as well as the rule checks.")
+    use_model: bool = Field(
+        False,
+        description="Ask the critic model for an accept/reject verdict as well (worth it on a "
+        "strong model; a 135M model's verdict is close to noise).",
+    )
+    min_coherence: float | None = Field(
+        -3.6,
+        description="Reject a backstory whose mean token log-probability under the critic model "
+        "(after the backstory question) is below this; null: no coherence check. The default "
+        "was measured for the embedded SmolLM2 on the labelled critic set; re-measure it for "
+        "another critic model (benchmarks/critic_coherence.py).",
+    )
+    allow_fiction: bool = Field(
+        False, description="Accept stories with fiction markers (other planets, magic)."
+    )
+    language: str = Field(
+        "en", pattern=r"^[a-z]{2}$", description="ISO 639-1 code of the backstories' language."
+    )
 
 
 class DemographicsSpec(_Strict):

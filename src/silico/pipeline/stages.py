@@ -65,6 +65,10 @@ class LanguageModel(Protocol):
         self, prompts: Sequence[str], n_options: Sequence[int] | int, stage: str = ...
     ) -> list[OptionScores]: ...
 
+    def text_logprob(
+        self, contexts: Sequence[str], texts: Sequence[str], stage: str = ...
+    ) -> list[float]: ...
+
 
 def chatml(question: str) -> str:
     """A user turn in the ChatML format of instruct models (SmolLM2, Qwen)."""
@@ -86,6 +90,9 @@ class Backstory:
     accepted: bool
     reason: str = ""
     verdicts: tuple[Verdict, ...] = field(default_factory=tuple)
+    #: The texts of the attempts the critic rejected, in order (single-turn only),
+    #: for the report's accepted-vs-rejected examples; never used as a persona.
+    rejected_texts: tuple[str, ...] = ()
 
 
 def backstory_id(text: str, model: str, params: dict[str, object], seed: int) -> str:
@@ -100,22 +107,70 @@ def _single_turn_prompt(variant: str, fmt: str, preamble: str | None) -> str:
     return backstory_prompt(variant, preamble)
 
 
-def critic_verdict(lm: LanguageModel | None, text: str, earlier: Sequence[Turn] = ()) -> Verdict:
-    """Rule checks first; then, if a model is given, the critic model's verdict.
+@dataclass(frozen=True)
+class CriticSettings:
+    """How the critic judges a backstory or an interview answer.
 
-    The model is asked to choose (A) accept or (B) reject, and scored from
-    logprobs (one token), which a small model does far more reliably than
-    writing a free-text verdict.
+    The rule checks always run (:func:`~silico.core.prompts.check_consistency`).
+    ``min_coherence`` adds the coherence score: the text's mean token
+    log-probability under the critic model after the backstory question; a
+    text the model itself finds improbable (noise, another language, broken
+    syntax) scores low. ``use_model`` adds the model's own accept/reject
+    verdict, worth asking only of a strong model.
     """
-    rules = check_consistency(text, earlier)
+
+    enabled: bool = True
+    use_model: bool = False
+    min_coherence: float | None = None
+    allow_fiction: bool = False
+    language: str = "en"
+
+
+#: What the coherence score conditions on: the question a backstory answers.
+COHERENCE_CONTEXT = f"Question: {BACKSTORY_QUESTION_LONG}\n\nAnswer: "
+
+
+def coherence(lm: LanguageModel, text: str) -> float:
+    """Mean token log-probability of ``text`` as an answer to the backstory question."""
+    return float(lm.text_logprob([COHERENCE_CONTEXT], [text.strip()], stage="critic")[0])
+
+
+def critic_verdict(
+    lm: LanguageModel | None,
+    text: str,
+    earlier: Sequence[Turn] = (),
+    settings: CriticSettings | None = None,
+) -> Verdict:
+    """Rule checks first; then the coherence score and the model's verdict, as asked.
+
+    Without ``settings`` the model's verdict is asked whenever a model is given
+    (the behaviour before the settings existed). The model is asked to choose
+    (A) accept or (B) reject, and scored from logprobs (one token), which a
+    small model does far more reliably than writing a free-text verdict.
+    """
+    st = settings or CriticSettings(use_model=lm is not None)
+    rules = check_consistency(text, earlier, language=st.language, allow_fiction=st.allow_fiction)
     if not rules.accepted or lm is None:
         return rules
-    prompt = critic_prompt(text, earlier).removesuffix("Verdict:").rstrip()
-    item = Item("critic", "Is the NEW TEXT acceptable?", ("Accept", "Reject"))
-    scores = lm.score_options([survey_prompt(prompt, present(item))], 2, stage="critic")[0]
-    if scores.probs[1] > scores.probs[0]:
-        return Verdict(False, "model_reject", f"critic model P(reject)={scores.probs[1]:.2f}")
-    return Verdict(True)
+    score = float("nan")
+    if st.min_coherence is not None:
+        score = coherence(lm, text)
+        if not score >= st.min_coherence:
+            return Verdict(
+                False,
+                "incoherent",
+                f"mean token log-probability {score:.2f} < {st.min_coherence:g}",
+                score,
+            )
+    if st.use_model:
+        prompt = critic_prompt(text, earlier).removesuffix("Verdict:").rstrip()
+        item = Item("critic", "Is the NEW TEXT acceptable?", ("Accept", "Reject"))
+        scores = lm.score_options([survey_prompt(prompt, present(item))], 2, stage="critic")[0]
+        if scores.probs[1] > scores.probs[0]:
+            return Verdict(
+                False, "model_reject", f"critic model P(reject)={scores.probs[1]:.2f}", score
+            )
+    return Verdict(True, score=score)
 
 
 def judge_candidate(
@@ -123,13 +178,20 @@ def judge_candidate(
     text: str,
     completion_tokens: int,
     min_tokens: int,
-    use_critic: bool,
+    settings: CriticSettings | bool = True,
 ) -> Verdict:
-    """A sampled backstory's verdict: too short, else the critic's (rules, then model)."""
+    """A sampled backstory's verdict: too short, else the critic's (rules, coherence, model).
+
+    An empty or whitespace text is too short whatever the token count says.
+    ``settings=True`` / ``False`` is the older switch: critic on (model verdict
+    when a model is given) or off.
+    """
     if completion_tokens <= min_tokens or len(text.split()) < 10:
         return Verdict(False, "too_short", f"{completion_tokens} tokens")
-    if use_critic:
-        return critic_verdict(critic, text)
+    if isinstance(settings, bool):
+        settings = CriticSettings(enabled=settings, use_model=critic is not None)
+    if settings.enabled:
+        return critic_verdict(critic, text, (), settings)
     return Verdict(True)
 
 
@@ -161,6 +223,7 @@ def generate_backstories(
     progress: Progress | None = None,
     chunk: int = 32,
     repetition_penalty: float = 1.0,
+    critic_settings: CriticSettings | None = None,
 ) -> list[Backstory]:
     """Generate ``count`` backstories; reject short or inconsistent ones and re-sample.
 
@@ -170,6 +233,7 @@ def generate_backstories(
     reason (the caller drops it and reports the rate). Personas are sampled
     ``chunk`` at a time (one batch on the server) so progress is visible.
     """
+    settings = critic_settings or CriticSettings(enabled=use_critic, use_model=critic is not None)
     if mode == "interview":
         return [
             interview_backstory(
@@ -181,9 +245,10 @@ def generate_backstories(
                 max_tokens=max_tokens,
                 temperature=temperature,
                 top_p=top_p,
-                critic=critic if use_critic else None,
+                critic=critic if settings.enabled else None,
                 max_attempts=max_attempts,
                 repetition_penalty=repetition_penalty,
+                critic_settings=settings,
             )
             for i in _with_progress(range(count), progress)
         ]
@@ -193,6 +258,7 @@ def generate_backstories(
     stop = list(CHATML_STOP) if prompt_format == "chatml" else list(BACKSTORY_STOP)
     done: dict[int, Backstory] = {}
     verdicts: dict[int, list[Verdict]] = {i: [] for i in range(count)}
+    rejected: dict[int, list[str]] = {i: [] for i in range(count)}
     for start in range(0, count, chunk):
         pending = list(range(start, min(start + chunk, count)))
         for attempt in range(max_attempts):
@@ -216,7 +282,7 @@ def generate_backstories(
             still = []
             for i, s, g in zip(pending, seeds, gens, strict=True):
                 text = clean_backstory(g.text, stop)
-                v = judge_candidate(critic, text, g.completion_tokens, min_tokens, use_critic)
+                v = judge_candidate(critic, text, g.completion_tokens, min_tokens, settings)
                 verdicts[i].append(v)
                 if v.accepted or attempt == max_attempts - 1:
                     done[i] = Backstory(
@@ -228,10 +294,12 @@ def generate_backstories(
                         v.accepted,
                         v.reason,
                         tuple(verdicts[i]),
+                        tuple(rejected[i]),
                     )
                     if progress:
                         progress(1)
                 else:
+                    rejected[i].append(text)
                     still.append(i)
             pending = still
     return [done[i] for i in range(count)]
@@ -266,6 +334,7 @@ def interview_backstory(
     max_attempts: int = 3,
     questions: Sequence[str] = INTERVIEW_QUESTIONS,
     repetition_penalty: float = 1.0,
+    critic_settings: CriticSettings | None = None,
 ) -> Backstory:
     """The life-history interview: each answer conditioned on the transcript so far and
     reviewed against it; a rejected answer is re-sampled up to ``max_attempts`` times."""
@@ -301,7 +370,7 @@ def interview_backstory(
             v = (
                 Verdict(False, "too_short", "empty answer")
                 if len(answer.split()) < 3
-                else critic_verdict(critic, answer, turns)
+                else critic_verdict(critic, answer, turns, critic_settings)
             )
             verdicts.append(v)
             if v.accepted:

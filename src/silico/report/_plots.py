@@ -91,3 +91,30 @@ def metrics_png(table: pd.DataFrame, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def critic_png(critic: pd.DataFrame, threshold: float | None, path: Path) -> Path | None:
+    """Coherence scores of accepted and rejected attempts, with the threshold (None when
+    no score was measured)."""
+    scored = critic.dropna(subset=["coherence"])
+    if scored.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    lo, hi = float(scored["coherence"].min()), float(scored["coherence"].max())
+    bins = np.linspace(min(lo, threshold or lo) - 0.1, max(hi, threshold or hi) + 0.1, 30)
+    for accepted, colour, label in (
+        (True, "tab:green", "accepted"),
+        (False, "tab:red", "rejected"),
+    ):
+        v = scored.loc[scored["accepted"] == accepted, "coherence"]
+        if len(v):
+            ax.hist(v, bins=bins, alpha=0.6, color=colour, label=f"{label} ({len(v)})")
+    if threshold is not None:
+        ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:g}")
+    ax.set_xlabel("coherence: mean token log-probability under the critic model")
+    ax.set_ylabel("attempts")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

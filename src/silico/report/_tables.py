@@ -145,7 +145,11 @@ def compliance(r: StudyResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+CRITIC_COLUMNS = ["persona_id", "attempt", "accepted", "reason", "detail", "coherence"]
+
+
 def critic_table(r: StudyResult) -> pd.DataFrame:
+    """Every critic verdict: per persona and attempt, the reason and the coherence score."""
     rows = []
     for b in r.backstories:
         for a, v in enumerate(b.verdicts):
@@ -156,9 +160,24 @@ def critic_table(r: StudyResult) -> pd.DataFrame:
                     "accepted": v.accepted,
                     "reason": v.reason,
                     "detail": v.detail,
+                    "coherence": v.score,
                 }
             )
-    return pd.DataFrame(rows, columns=["persona_id", "attempt", "accepted", "reason", "detail"])
+    return pd.DataFrame(rows, columns=CRITIC_COLUMNS)
+
+
+def critic_reasons(r: StudyResult) -> pd.DataFrame:
+    """Rejections by reason over all attempts, with the share of attempts they stand for."""
+    verdicts = [v for b in r.backstories for v in b.verdicts]
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        if not v.accepted:
+            counts[v.reason] = counts.get(v.reason, 0) + 1
+    rows = [
+        {"reason": k, "rejections": n, "share_of_attempts": n / max(len(verdicts), 1)}
+        for k, n in sorted(counts.items(), key=lambda kv: -kv[1])
+    ]
+    return pd.DataFrame(rows, columns=["reason", "rejections", "share_of_attempts"])
 
 
 def usage_table(r: StudyResult, ledger: UsageLedger | None) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from silico.core.sampling import derive_seed
 from silico.llm import UsageLedger
 from silico.pipeline.runner import StudyResult
 from silico.report import _plots, _tables
@@ -200,6 +201,39 @@ subversion: how the other party sees this party's willingness minus this party's
 <p>Mean rating per perspective:</p>{means}"""
 
 
+def _critic_html(r: StudyResult, tables: dict[str, pd.DataFrame], plot: Path | None) -> str:
+    """The critic: acceptance, rejections by reason, score distribution, and accepted
+    and rejected backstories side by side (picked with the study seed, not by hand)."""
+    c = r.spec.critic
+    rng = np.random.default_rng(derive_seed(r.spec.seed, "report-examples"))
+    accepted = [b.text for b in r.accepted()]
+    rejected = [t for b in r.backstories for t in b.rejected_texts] + [
+        b.text for b in r.backstories if not b.accepted
+    ]
+
+    def pick(texts: list[str], n: int = 4) -> list[str]:
+        idx = rng.permutation(len(texts))[:n]
+        return [texts[i] for i in sorted(idx)]
+
+    def cell(texts: list[str]) -> str:
+        return "".join(f"<pre>{html.escape(t[:1200])}</pre>" for t in texts) or "<p>none</p>"
+
+    reasons = tables["critic_reasons"]
+    checks = ["rules (language, words, repetition, first person, life fact, fiction, prompt copy)"]
+    if c.min_coherence is not None:
+        checks.append(f"coherence ≥ {c.min_coherence:g}")
+    if c.use_model:
+        checks.append("the critic model's verdict")
+    n_att = sum(len(b.verdicts) for b in r.backstories)
+    return f"""<h2>Backstories and the critic</h2>
+<p>{"Critic off." if not c.enabled else "Checks, in order: " + html.escape("; ".join(checks)) + "."}
+{len(accepted)} of {len(r.backstories)} personas accepted after {n_att} attempts.</p>
+{reasons.to_html(index=False, float_format=lambda x: f"{x:.3f}") if len(reasons) else "<p>No rejections.</p>"}
+{_img(plot) if plot else ""}
+<table class=side><tr><th>accepted (random)</th><th>rejected (random)</th></tr>
+<tr><td>{cell(pick(accepted))}</td><td>{cell(pick(rejected))}</td></tr></table>"""
+
+
 def _subgroup_html(r: StudyResult, sub: pd.DataFrame) -> str:
     """Mean WD with its interval per group and method, the group's own human lower
     bound beside it, and the small-group warnings (groups are never dropped silently)."""
@@ -268,14 +302,11 @@ def _html(
     )
     usage_html = tables["usage"].to_html(index=False, na_rep="–")
     critic = doc["critic"]
-    examples = "".join(
-        f"<details><summary>{html.escape(b.id)} ({b.tokens} tokens)</summary><pre>{html.escape(b.text[:3000])}</pre></details>"
-        for b in r.accepted()[:5]
-    )
+    critic_html = _critic_html(r, tables, plots.get("critic"))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Silico study {html.escape(r.spec.name)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin:0.6em 0 1.4em}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}}
-th{{background:#f3f3f3}}td:first-child{{text-align:left}}.ci{{color:#888;font-size:11px}}img{{max-width:100%}}
+th{{background:#f3f3f3}}td:first-child{{text-align:left}}table.side td{{vertical-align:top;text-align:left;width:50%}}.ci{{color:#888;font-size:11px}}img{{max-width:100%}}
 pre{{white-space:pre-wrap;background:#fafafa;padding:8px;font-size:12px}}.note{{background:#fff8e1;padding:8px 12px;border-left:4px solid #f0c040}}</style></head><body>
 <h1>Silico study: {html.escape(r.spec.name)}</h1>
 <p>{html.escape(r.spec.description)}</p>
@@ -307,7 +338,7 @@ the last row is how close two random halves of the humans are to each other.</p>
 persona did not answer with an option; they are left out of every metric.</p>{drop_html}
 {_higher_order_html(r, tables)}
 <h2>Tokens and time per stage</h2>{usage_html}
-<h2>Example backstories</h2>{examples}
+{critic_html}
 <p class=note>Numbers are produced by the pipeline as run; nothing here is tuned after the fact.
 The machine-readable copy is <code>metrics.json</code>; tables are in <code>tables/</code>, individual answers and matchings in <code>data/</code>.</p>
 </body></html>"""
@@ -332,6 +363,7 @@ def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = N
             "usage": _tables.usage_table(r, ledger),
             "items": _tables.item_table(r),
             "critic": _tables.critic_table(r),
+            "critic_reasons": _tables.critic_reasons(r),
         }
         if r.higher_order is not None:
             tables["higher_order"] = pd.DataFrame(r.higher_order["gaps"])
@@ -356,6 +388,11 @@ def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = N
             "correlations": _plots.correlations_png(r, tmp / "plots" / "correlations.png"),
             "metrics": _plots.metrics_png(tables["headline"], tmp / "plots" / "metrics.png"),
         }
+        critic_plot = _plots.critic_png(
+            tables["critic"], r.spec.critic.min_coherence, tmp / "plots" / "critic.png"
+        )
+        if critic_plot is not None:
+            plots["critic"] = critic_plot
         doc = metrics_document(r, ledger, tables)
         (tmp / "metrics.json").write_text(json.dumps(doc, indent=2))
         (tmp / "report.html").write_text(_html(r, doc, tables, plots))

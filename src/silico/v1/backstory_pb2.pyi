@@ -1,3 +1,4 @@
+from silico.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -6,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class BackstorySettings(_message.Message):
-    __slots__ = ("mode", "variant", "prompt_format", "max_tokens", "min_tokens", "temperature", "top_p", "citizen_preamble", "max_attempts", "use_critic", "critic_model", "model_name", "repetition_penalty")
+    __slots__ = ("mode", "variant", "prompt_format", "max_tokens", "min_tokens", "temperature", "top_p", "citizen_preamble", "max_attempts", "use_critic", "critic_model", "model_name", "repetition_penalty", "critic")
     MODE_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +21,7 @@ class BackstorySettings(_message.Message):
     CRITIC_MODEL_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     REPETITION_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    CRITIC_FIELD_NUMBER: _ClassVar[int]
     mode: str
     variant: str
     prompt_format: str
@@ -33,7 +35,8 @@ class BackstorySettings(_message.Message):
     critic_model: bool
     model_name: str
     repetition_penalty: float
-    def __init__(self, mode: _Optional[str] = ..., variant: _Optional[str] = ..., prompt_format: _Optional[str] = ..., max_tokens: _Optional[int] = ..., min_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., citizen_preamble: _Optional[bool] = ..., max_attempts: _Optional[int] = ..., use_critic: _Optional[bool] = ..., critic_model: _Optional[bool] = ..., model_name: _Optional[str] = ..., repetition_penalty: _Optional[float] = ...) -> None: ...
+    critic: _common_pb2.CriticSettings
+    def __init__(self, mode: _Optional[str] = ..., variant: _Optional[str] = ..., prompt_format: _Optional[str] = ..., max_tokens: _Optional[int] = ..., min_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., citizen_preamble: _Optional[bool] = ..., max_attempts: _Optional[int] = ..., use_critic: _Optional[bool] = ..., critic_model: _Optional[bool] = ..., model_name: _Optional[str] = ..., repetition_penalty: _Optional[float] = ..., critic: _Optional[_Union[_common_pb2.CriticSettings, _Mapping]] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
     __slots__ = ("study_seed", "index", "settings", "attempt")

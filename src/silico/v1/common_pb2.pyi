@@ -45,14 +45,32 @@ class Distribution(_message.Message):
     def __init__(self, probs: _Optional[_Iterable[float]] = ..., compliance: _Optional[float] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("accepted", "reason", "detail")
+    __slots__ = ("accepted", "reason", "detail", "score")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
     accepted: bool
     reason: str
     detail: str
-    def __init__(self, accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    score: float
+    def __init__(self, accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class CriticSettings(_message.Message):
+    __slots__ = ("enabled", "use_model", "check_coherence", "min_coherence", "allow_fiction", "language")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    USE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CHECK_COHERENCE_FIELD_NUMBER: _ClassVar[int]
+    MIN_COHERENCE_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_FICTION_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    use_model: bool
+    check_coherence: bool
+    min_coherence: float
+    allow_fiction: bool
+    language: str
+    def __init__(self, enabled: _Optional[bool] = ..., use_model: _Optional[bool] = ..., check_coherence: _Optional[bool] = ..., min_coherence: _Optional[float] = ..., allow_fiction: _Optional[bool] = ..., language: _Optional[str] = ...) -> None: ...
 
 class Backstory(_message.Message):
     __slots__ = ("id", "text", "seed", "tokens", "attempts", "accepted", "reason", "verdicts")

@@ -58,6 +58,9 @@ class Verdict:
     accepted: bool
     reason: str = ""
     detail: str = ""
+    #: The coherence score (mean token log-probability under the critic model)
+    #: when it was measured, NaN otherwise; kept for the report's distributions.
+    score: float = float("nan")
 
 
 def critic_prompt(text: str, earlier: Sequence[Turn] = ()) -> str:
