@@ -24,10 +24,11 @@ from silico.pipeline.stages import generate_backstories
 
 #: (label, model, prompt format, temperature, top_p, repetition penalty, citizen preamble)
 CONFIGS = [
-    ("smollm2 reference T=1.0", "smollm2-135m-instruct", "chatml", 1.0, 1.0, 1.0, False),
-    ("smollm2 T=0.7 p=0.9 rp=1.1", "smollm2-135m-instruct", "chatml", 0.7, 0.9, 1.1, False),
-    ("smollm2 T=0.5 p=0.9 rp=1.15", "smollm2-135m-instruct", "chatml", 0.5, 0.9, 1.15, False),
-    ("gemma base reference T=1.0", "gemma-3-270m", "plain", 1.0, 1.0, 1.0, True),
+    ("smollm2 reference T=1.0 p=1.0", "smollm2-135m-instruct", "chatml", 1.0, 1.0, 1.0, True),
+    ("smollm2 T=0.7 p=0.9 rp=1.1", "smollm2-135m-instruct", "chatml", 0.7, 0.9, 1.1, True),
+    ("smollm2 T=0.6 p=0.9 rp=1.15", "smollm2-135m-instruct", "chatml", 0.6, 0.9, 1.15, True),
+    ("smollm2 T=0.5 p=0.9 rp=1.15", "smollm2-135m-instruct", "chatml", 0.5, 0.9, 1.15, True),
+    ("gemma base reference T=1.0 p=1.0", "gemma-3-270m", "plain", 1.0, 1.0, 1.0, True),
     ("gemma base T=0.7 p=0.9 rp=1.1", "gemma-3-270m", "plain", 0.7, 0.9, 1.1, True),
 ]
 

@@ -199,3 +199,26 @@ def test_concurrent_generations_share_decoding_steps(model_server):
         gens = c.generate(prompts, max_tokens=12, seed=[11, 12, 13, 14, 15, 16])
     assert all(g.completion_tokens > 0 for g in gens)
     assert len({g.text for g in gens}) > 1  # different seeds, different stories
+
+
+def test_echo_prompt_logprobs_agree_with_next_token_scores(client):
+    # The coherence score reads prompt log-probabilities from echo=true; check them
+    # against an independent path: the top logprobs of the next token after a prefix.
+    prefix = "Question: Tell me about yourself.\n\nAnswer: I grew up in"
+    nxt = client.complete(prefix, max_tokens=1, temperature=0.0, logprobs=5)
+    top = nxt["choices"][0]["logprobs"]["top_logprobs"][0]
+    token, lp = max(top.items(), key=lambda kv: kv[1])
+    echo = client.complete(prefix + token, max_tokens=1, temperature=0.0, logprobs=0, echo=True)
+    got = echo["choices"][0]["logprobs"]
+    assert got["token_logprobs"][0] is None
+    i = got["text_offset"].index(len(prefix))
+    assert got["tokens"][i] == token
+    assert got["token_logprobs"][i] == pytest.approx(lp, abs=1e-4)
+
+
+def test_coherence_ranks_a_life_story_above_noise(client):
+    from silico.pipeline.stages import coherence
+
+    story = coherence(client, BACKSTORY)
+    noise = coherence(client, "Esteamos. ¡Mineamos, estos pobres basta! Ξ λ ψ glorp vantu selk.")
+    assert -6 < story < -1 and noise < story - 1.5

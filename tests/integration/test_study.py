@@ -123,10 +123,13 @@ def test_virtual_rows_follow_the_matching(study):
     assert hung["persona_id"].is_unique
     cap = matchings[matchings["method"] == "capacity"]
     assert cap["persona_id"].value_counts().max() <= result.spec.matching.capacity
-    # Every probability the model gave sums to one over an item's options.
+    # Every answer the model gave sums to one over an item's options; a dropped
+    # (non-compliant) answer is all NaN, never a guess.
     ks = result.humans.responses.ks
     for j, k in enumerate(ks):
-        assert np.allclose(np.nansum(result.persona_answers[:, j, :k], axis=1), 1.0)
+        p = result.persona_answers[:, j, :k]
+        ok = np.isfinite(p).all(axis=1)
+        assert np.allclose(p[ok].sum(axis=1), 1.0) and np.isnan(p[~ok]).all()
 
 
 def test_cli_bad_spec_is_one_line_not_a_traceback(tmp_path):

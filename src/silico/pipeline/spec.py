@@ -119,7 +119,9 @@ class BackstorySpec(_Strict):
         "of an instruct model (the embedded SmolLM2 is one).",
     )
     citizen_preamble: bool = Field(
-        False, description="Prepend an accepted 'Are you a US citizen?' turn."
+        True,
+        description="Prepend an 'Are you a US citizen?' turn answered yes (re-sampled until it "
+        "says yes), as the official configuration does.",
     )
     max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
         3, description="Samples per persona before giving up."
@@ -138,7 +140,7 @@ class CriticSpec(_Strict):
         "strong model; a 135M model's verdict is close to noise).",
     )
     min_coherence: float | None = Field(
-        -3.6,
+        -4.0,
         description="Reject a backstory whose mean token log-probability under the critic model "
         "(after the backstory question) is below this; null: no coherence check. The default "
         "was measured for the embedded SmolLM2 on the labelled critic set; re-measure it for "

@@ -19,6 +19,7 @@ from silico.core.prompts import (
     BACKSTORY_QUESTION_LONG,
     BACKSTORY_QUESTION_SHORT,
     BACKSTORY_STOP,
+    CITIZEN_QUESTION,
     INTERVIEW_QUESTIONS,
     LETTERS,
     Item,
@@ -101,9 +102,12 @@ def backstory_id(text: str, model: str, params: dict[str, object], seed: int) ->
 
 
 def _single_turn_prompt(variant: str, fmt: str, preamble: str | None) -> str:
+    """The reference backstory question, word for word, after the citizen preamble
+    turn when there is one (as a chat turn for an instruct model)."""
     if fmt == "chatml":
         q = BACKSTORY_QUESTION_SHORT if variant == "short" else BACKSTORY_QUESTION_LONG
-        return chatml(q + " Answer in the first person, as yourself.")
+        head = f"{chatml(CITIZEN_QUESTION)}{preamble}<|im_end|>\n" if preamble is not None else ""
+        return head + chatml(q)
     return backstory_prompt(variant, preamble)
 
 
@@ -266,8 +270,8 @@ def generate_backstories(
                 break
             seeds = [derive_seed(seed, "backstory", i, attempt) for i in pending]
             preambles: list[str | None] = [None] * len(pending)
-            if citizen_preamble and prompt_format == "plain":
-                preambles = [_citizen_answer(lm, s) for s in seeds]
+            if citizen_preamble:
+                preambles = list(_citizen_answers(lm, seeds, prompt_format))
             prompts = [_single_turn_prompt(variant, prompt_format, pre) for pre in preambles]
             gens = lm.generate(
                 prompts,
@@ -305,19 +309,36 @@ def generate_backstories(
     return [done[i] for i in range(count)]
 
 
-def _citizen_answer(lm: LanguageModel, seed: int, tries: int = 5) -> str:
+def _citizen_answers(
+    lm: LanguageModel, seeds: Sequence[int], fmt: str = "plain", tries: int = 5
+) -> list[str]:
+    """The preamble turn per persona: "Are you a US citizen?" re-sampled until the answer
+    says yes (the reference's procedure); "Yes." after ``tries`` refusals. Each round
+    asks all personas still without a yes at once (one batch on the server); persona
+    ``i``'s try ``t`` uses the seed ``derive_seed(seeds[i], "citizen", t)`` however
+    the personas are batched."""
+    prompt = chatml(CITIZEN_QUESTION) if fmt == "chatml" else citizen_prompt()
+    answers: list[str | None] = [None] * len(seeds)
+    todo = list(range(len(seeds)))
     for t in range(tries):
-        g = lm.generate(
-            [citizen_prompt()],
+        if not todo:
+            break
+        gens = lm.generate(
+            [prompt] * len(todo),
             max_tokens=16,
             temperature=1.0,
-            stop=["\n", "Question"],
-            seed=derive_seed(seed, "citizen", t),
+            stop=["\n", "Question", *CHATML_STOP],
+            seed=[derive_seed(seeds[i], "citizen", t) for i in todo],
             stage="backstory",
-        )[0]
-        if accepts_citizen_answer(g.text):
-            return g.text.strip()
-    return "Yes."
+        )
+        still = []
+        for i, g in zip(todo, gens, strict=True):
+            if accepts_citizen_answer(g.text):
+                answers[i] = g.text.strip()
+            else:
+                still.append(i)
+        todo = still
+    return [a if a is not None else "Yes." for a in answers]
 
 
 def interview_backstory(
@@ -708,7 +729,7 @@ def sample_candidate(
     library as the batched in-process run.
     """
     s = derive_seed(study_seed, "backstory", index, attempt)
-    pre = _citizen_answer(lm, s) if citizen_preamble and prompt_format == "plain" else None
+    pre = _citizen_answers(lm, [s], prompt_format)[0] if citizen_preamble else None
     prompt, stop = backstory_prompt_for(variant, prompt_format, pre)
     g = lm.generate(
         [prompt],
