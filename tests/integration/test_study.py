@@ -73,7 +73,10 @@ def test_replay_is_identical(study):
     assert [x.text for x in a.backstories] == [x.text for x in b.backstories]
     for name in a.virtual:
         assert np.array_equal(a.virtual[name].values, b.virtual[name].values, equal_nan=True)
-        assert a.comparisons[name]["wd"] == b.comparisons[name]["wd"]
+        wa, wb = a.comparisons[name]["wd"], b.comparisons[name]["wd"]
+        assert np.array_equal(
+            [wa.estimate, wa.low, wa.high], [wb.estimate, wb.low, wb.high], equal_nan=True
+        )
 
 
 def test_human_side_numbers_match_independent_computation(study):

@@ -516,19 +516,6 @@ def virtual_panels(
     return out
 
 
-def virtual_responses(
-    spec: StudySpec,
-    matchings: dict[str, Matching],
-    persona_answers: np.ndarray,
-    base_answers: dict[str, np.ndarray],
-    ks: np.ndarray,
-    weights: np.ndarray,
-) -> dict[str, Responses]:
-    """The responses of :func:`virtual_panels`."""
-    panels = virtual_panels(spec, matchings, persona_answers, base_answers, ks, weights)
-    return {name: p.responses for name, p in panels.items()}
-
-
 def dropped_answers(humans: SurveyData, virtual: dict[str, Responses]) -> dict[str, Any]:
     """Per panel and item, the virtual answers dropped as non-compliant (missing)."""
     out: dict[str, Any] = {}

@@ -34,7 +34,6 @@ from silico.core.prompts import (
     demographic_item,
     format_transcript,
     interview_prompt,
-    letter_word_options,
     present,
     reversed_order,
     series_context,
@@ -451,11 +450,14 @@ def _presentation(it: Item, order: str) -> Any:
 
 
 def _logprob_prompts(ctx: str, it: Item, orders: Sequence[str]) -> tuple[list[str], list[Any]]:
-    # An option such as "A lot" makes a bare " A" ambiguous: open the parenthesis
-    # so the next token can only be the letter.
-    paren = letter_word_options(it.options)
+    # The prompt ends in "Answer: (", the form the instruction asks for, so the
+    # next token is the letter. Ending at "Answer:" left an instruct model's mass
+    # mostly on ending its turn (SmolLM2 after a framed backstory: 0.03 on letters,
+    # 0.96 after the parenthesis, measured on 32 prompts); it also reads "A lot"
+    # as an option, never as the letter A, and needs no follow-up request for a
+    # bare "(".
     pres = [_presentation(it, o) for o in orders]
-    return [survey_prompt(ctx, p, open_paren=paren) for p in pres], pres
+    return [survey_prompt(ctx, p, open_paren=True) for p in pres], pres
 
 
 def _combine_orders(
