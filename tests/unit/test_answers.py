@@ -213,3 +213,16 @@ def test_report_shows_dropped_answers_uncertainty_and_the_critic(tmp_path):
         "dropped",
         "of",
     ]
+
+
+def test_the_first_interview_answer_is_judged_as_an_interview_answer():
+    from silico.pipeline.stages import critic_verdict
+
+    # The opening answer of an interview need not carry a life fact yet; the
+    # same text as a whole single-turn backstory must.
+    text = (
+        "Let's explore a narrative that begins in the early years of my life, where I've "
+        "been blessed with experiences that shaped who I am today and what I value most."
+    )
+    assert critic_verdict(None, text, (), interview=True).accepted
+    assert critic_verdict(None, text).reason == "no_life_fact"

@@ -171,3 +171,23 @@ def test_parser_never_crashes_when_one_section_is_garbage(section, garbage):
         parse_spec(d)
     except ValidationError as e:
         assert e.field and e.message
+
+
+def test_shipped_studies_use_the_embedded_models_measured_backstory_sampling():
+    from pathlib import Path
+
+    from silico.llm.roles import role_for
+    from silico.pipeline.spec import load_spec
+
+    want = role_for("embedded", "backstory").sampling
+    studies = Path(__file__).resolve().parents[2] / "pipelines" / "studies"
+    for name in ("cces_2018.yaml", "tiny.yaml", "interview_tiny.yaml"):
+        b = load_spec(studies / name).backstories
+        got = (b.prompt_format, b.temperature, b.top_p, b.repetition_penalty)
+        assert got == (
+            want.prompt_format,
+            want.temperature,
+            want.top_p,
+            want.repetition_penalty,
+        ), name
+    assert role_for("gpu", "backstory").sampling.temperature == 1.0  # the reference

@@ -143,6 +143,7 @@ def critic_verdict(
     text: str,
     earlier: Sequence[Turn] = (),
     settings: CriticSettings | None = None,
+    interview: bool | None = None,
 ) -> Verdict:
     """Rule checks first; then the coherence score and the model's verdict, as asked.
 
@@ -152,7 +153,9 @@ def critic_verdict(
     small model does far more reliably than writing a free-text verdict.
     """
     st = settings or CriticSettings(use_model=lm is not None)
-    rules = check_consistency(text, earlier, language=st.language, allow_fiction=st.allow_fiction)
+    rules = check_consistency(
+        text, earlier, language=st.language, allow_fiction=st.allow_fiction, interview=interview
+    )
     if not rules.accepted or lm is None:
         return rules
     score = float("nan")
@@ -390,7 +393,7 @@ def interview_backstory(
             v = (
                 Verdict(False, "too_short", "empty answer")
                 if len(answer.split()) < 3
-                else critic_verdict(critic, answer, turns, critic_settings)
+                else critic_verdict(critic, answer, turns, critic_settings, interview=True)
             )
             verdicts.append(v)
             if v.accepted:

@@ -420,6 +420,7 @@ def check_consistency(
     language: str = "en",
     allow_fiction: bool = False,
     require_life_fact: bool | None = None,
+    interview: bool | None = None,
 ) -> Verdict:
     """A rule-based critic for what rules can catch: stated ages that disagree
     (with each other or with earlier answers), then every rule of
@@ -429,7 +430,8 @@ def check_consistency(
     plainest failures are caught even by a small model. With ``earlier`` turns
     (an interview answer) a life fact is not required and the person rule is
     relaxed; a single backstory (no earlier turns) gets the full checks.
-    ``require_life_fact`` overrides the first of these.
+    ``require_life_fact`` overrides the first of these; ``interview=True`` marks
+    an interview answer that has no earlier turns (the first question's).
 
     >>> check_consistency("I am 34 years old.", [Turn("Q", "I'm 52 years old.")]).reason
     'contradiction'
@@ -446,7 +448,8 @@ def check_consistency(
         )
     if len(ages_now) > 1:
         return Verdict(False, "contradiction", f"states several ages {sorted(ages_now)}")
-    interview = bool(earlier)
+    if interview is None:
+        interview = bool(earlier)
     return check_backstory(
         text,
         language=language,
