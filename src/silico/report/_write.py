@@ -119,7 +119,10 @@ def _fmt(v: Any, lo: Any = None, hi: Any = None) -> str:
         return "–"
     s = f"{v:.3f}"
     if lo is not None and hi is not None and not (isinstance(lo, float) and math.isnan(lo)):
-        s += f" <span class=ci>[{lo:.3f}, {hi:.3f}]</span>"
+        # The estimate is one draw of the virtual answers; the replicates re-draw
+        # them. An estimate outside its interval says its own draw was atypical.
+        mark = "†" if not lo - 1e-12 <= v <= hi + 1e-12 else ""
+        s += f"{mark} <span class=ci>[{lo:.3f}, {hi:.3f}]</span>"
     return s
 
 
@@ -319,6 +322,8 @@ Lower bound: mean over {r.spec.evaluation.split_half_iterations} random splits o
 <b>{sh.get("half_size", r.humans.n // 2)}</b> respondents, with a {r.spec.evaluation.level:.0%} interval for that mean.
 Non-compliant answers (letter mass below {r.spec.answers.min_compliance:g} in every option order, or no parsable
 sampled answer) are dropped, never guessed: <b>{total_dropped}</b> virtual answers were dropped (table below).
+An estimate is computed on the one recorded draw of virtual answers; its interval re-draws them,
+so an estimate marked † lies outside its interval: its own draw was atypical, and the interval is the better guide.
 A correlation distance is shown as – when a virtual item never varies (its correlations are undefined; column
 <i>corr_undefined</i>); a mean WD is – when an item has no virtual answer at all.</p>
 {sh_warning}
