@@ -248,7 +248,8 @@ def _subgroup_html(r: StudyResult, sub: pd.DataFrame) -> str:
     piv = sub.pivot_table(
         index=["trait", "group", "n"], columns="method", values="cell", aggfunc="first"
     ).reset_index()
-    warn = sub.groupby(["trait", "group"])["warning"].first().reset_index()
+    warn = sub.groupby(["trait", "group"])["warning"].first().fillna("").map(html.escape)
+    warn = warn.reset_index()
     piv = piv.merge(warn, on=["trait", "group"], how="left")
     table = piv.to_html(index=False, escape=False, na_rep="–")
     return (
