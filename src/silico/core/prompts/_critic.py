@@ -108,7 +108,7 @@ def parse_verdict(text: str) -> Verdict | None:
     Examples
     --------
     >>> parse_verdict(" ACCEPT")
-    Verdict(accepted=True, reason='', detail='')
+    Verdict(accepted=True, reason='', detail='', score=nan)
     >>> parse_verdict("REJECT: the age contradicts the earlier answer").reason
     'contradiction'
     >>> parse_verdict("I am not sure") is None
