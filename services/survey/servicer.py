@@ -8,7 +8,7 @@ import numpy as np
 
 from silico.convert import item_from_proto
 from silico.core.errors import ValidationError
-from silico.pipeline.stages import LanguageModel, score_items
+from silico.pipeline.stages import LanguageModel, score_items, stored_answers
 from silico.runtime.app import unit_handler
 from silico.v1 import common_pb2, survey_pb2, survey_pb2_grpc
 
@@ -43,10 +43,7 @@ def run(lm: LanguageModel, req: survey_pb2.AnswerRequest) -> dict[str, Any]:
     )
     return {
         # A non-compliant answer is stored as an empty list: missing, never guessed.
-        "probs": [
-            p.tolist() if np.isfinite(p).all() else []
-            for p in (sc.probs[0, j, : it.k] for j, it in enumerate(items))
-        ],
+        "probs": stored_answers(sc, items),
         "compliance": sc.compliance[0].tolist(),
         "attempts": (sc.attempts[0] if sc.attempts is not None else np.zeros(len(items))).tolist(),
     }

@@ -117,11 +117,3 @@ def dists_from_proto(req: Any, n: int, p: int) -> np.ndarray | None:
             f"expected n*p*dists_k = {n}*{p}*{k} values, got {len(req.virtual_dists)}",
         )
     return np.asarray(req.virtual_dists, dtype=float).reshape(n, p, k)
-
-
-def answer_to_proto(probs: Any, compliance: float, attempts: int = 0) -> common_pb2.Distribution:
-    """A survey answer; a non-compliant (NaN) answer travels as no probabilities."""
-    p = np.asarray(probs, dtype=float)
-    return common_pb2.Distribution(
-        probs=p.tolist() if np.isfinite(p).all() else [], compliance=compliance, attempts=attempts
-    )

@@ -54,6 +54,7 @@ from silico.pipeline.stages import (
     generate_backstories,
     personas_of,
     score_items,
+    stored_answers,
 )
 
 #: Stage names in order (progress, token accounting and the report use them).
@@ -471,11 +472,7 @@ def higher_order_answers(
             first_index=u.persona,
             **answer_settings(spec),
         )
-        # As the survey service stores them: a dropped answer is an empty list.
-        out[u.persona] = [
-            p.tolist() if np.isfinite(p).all() else []
-            for p in (sc.probs[0, j, : it.k] for j, it in enumerate(u.items))
-        ]
+        out[u.persona] = stored_answers(sc, u.items)
         if progress:
             progress(1)
     return out

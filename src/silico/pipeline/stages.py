@@ -448,6 +448,15 @@ class Scored:
     attempts: np.ndarray | None = None
 
 
+def stored_answers(sc: Scored, items: Sequence[Item], c: int = 0) -> list[list[float]]:
+    """Context ``c``'s distributions as a survey unit stores them: one list per item,
+    empty for a dropped (non-compliant) answer."""
+    return [
+        p.tolist() if np.isfinite(p).all() else []
+        for p in (sc.probs[c, j, : it.k] for j, it in enumerate(items))
+    ]
+
+
 def _presentation(it: Item, order: str) -> Any:
     return present(it, reversed_order(it.k) if order == "reversed" else None)
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from silico.core.errors import ValidationError
-from silico.core.prompts import LETTERS
+from silico.core.prompts import LETTERS, letter_word_options
 
 
 def _norm(s: str) -> str:
@@ -55,8 +55,8 @@ def parse_text_answer(text: str, options: Sequence[str]) -> int | None:
     if not letters:
         m = re.match(rf"^([{valid}])(?:[).:,]|\s|$)", line)
         # "A lot more" is the option's text, not the letter A followed by words.
-        article = any(
-            _norm(line).startswith(_norm(o)) and (o.split() or [""])[0] in valid for o in options
+        article = letter_word_options(options) and any(
+            _norm(line).startswith(_norm(o)) for o in options
         )
         if m and not article:
             letters = {m.group(1)}

@@ -181,8 +181,8 @@ def survey_prompt(context: str, presentation: Presentation, open_paren: bool = F
 
     The context comes first so that every prompt of one persona shares it as a
     prefix (the serving stack computes it once). ``open_paren`` ends the
-    prompt in ``"Answer: ("`` so that the next token is the letter itself;
-    used when :func:`letter_word_options` makes a bare ``A`` ambiguous.
+    prompt in ``"Answer: ("`` so that the next token is the letter itself
+    (logprob scoring always does; it also keeps "A lot" from reading as A).
     """
     block = question_block(presentation.item.question, presentation.displayed_options)
     if open_paren:
