@@ -182,8 +182,8 @@ def test_gpu_overlay_wires_vllm_keda_strimzi_tls_and_monitoring():
     scaled = {o["spec"]["scaleTargetRef"]["name"]: o for o in _by_kind(objs, "ScaledObject")}
     assert set(scaled) == {f"silico-{s}" for s in ("backstory", "critic", "demographics", "survey")}
     trig = scaled["silico-demographics"]["spec"]["triggers"][0]
-    assert trig["type"] == "kafka" and trig["metadata"]["topic"] == "annotate.requests.v1"
-    assert trig["metadata"]["consumerGroup"] == "silico-annotate"
+    assert trig["type"] == "kafka" and trig["metadata"]["topic"] == "demographics.requests.v1"
+    assert trig["metadata"]["consumerGroup"] == "silico-demographics"
     # Deployments KEDA scales leave replicas to it.
     for d in _by_kind(objs, "Deployment"):
         if d["metadata"]["name"] in scaled:

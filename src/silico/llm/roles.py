@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLE_NAMES = ("backstory", "critic", "annotate", "survey")
+from silico.pipeline.registry import ROLE_NAMES
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ ROLES: dict[str, dict[str, ModelRole]] = {
             20,
             16384,
         ),
-        "annotate": ModelRole(
-            "annotate", "llama-3-70b", "meta-llama/Meta-Llama-3-70B", "base", 20, 8192
+        "demographics": ModelRole(
+            "demographics", "llama-3-70b", "meta-llama/Meta-Llama-3-70B", "base", 20, 8192
         ),
         "survey": ModelRole(
             "survey", "llama-3-70b", "meta-llama/Meta-Llama-3-70B", "base", 20, 8192

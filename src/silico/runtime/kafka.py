@@ -22,10 +22,12 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from silico.llm import ModelServerError
+from silico.pipeline.registry import QUEUED
 
 log = logging.getLogger("silico.kafka")
 
-STAGE_TOPICS = ("backstory", "critic", "annotate", "survey")
+#: The stages whose units travel over Kafka (from the one registry of stages).
+STAGE_TOPICS = QUEUED
 
 PROCESSED = Counter(
     "silico_worker_messages_total", "Messages handled by a stage worker", ["stage", "outcome"]
@@ -181,7 +183,7 @@ def run_worker(
     stage: str,
     bootstrap: str,
     handle: Callable[[bytes], tuple[str, bool]],
-    announce: Callable[[str, bool], bytes],
+    announce: Callable[[str, str], bytes],
     stop: threading.Event,
     group: str | None = None,
     retry_pause: float = 2.0,
@@ -193,7 +195,9 @@ def run_worker(
     already_stored)``; it raises :class:`PoisonMessage` for messages that can
     never succeed (sent to ``<topic>.dlq``) and any other exception for
     transient failures (the message is re-read after ``retry_pause``).
-    ``announce(unit_key, ok)`` builds the result event.
+    ``announce(unit_key, error)`` builds the result event (no error: ok); a
+    poison message is announced too (with its error), so that the study it
+    belongs to fails at once instead of waiting for a result that never comes.
 
     Up to ``concurrency`` messages of one poll are handled at once, so that
     the model server can batch their requests as it does for the in-process
@@ -214,7 +218,10 @@ def run_worker(
             key, stored = handle(msg.value)
         except PoisonMessage as e:
             log.error("poison message at %s:%d: %s", msg.topic, msg.offset, e)
-            producer.send(dlq_topic(stage), (msg.key or b"").decode(errors="replace"), msg.value)
+            key = (msg.key or b"").decode(errors="replace")
+            producer.send(dlq_topic(stage), key, msg.value)
+            if "|" in key:
+                producer.send(results_topic(stage), key, announce(key, str(e) or type(e).__name__))
             with stats_lock:
                 stats.dead_lettered += 1
             PROCESSED.labels(stage, "dead_letter").inc()
@@ -230,7 +237,7 @@ def run_worker(
                 stats.retried += 1
             PROCESSED.labels(stage, "retry").inc()
             return _RETRY
-        producer.send(results_topic(stage), key, announce(key, True))
+        producer.send(results_topic(stage), key, announce(key, ""))
         with stats_lock:
             stats.processed += 1
             stats.redelivered += int(stored)

@@ -4,7 +4,8 @@ for a Kafka stage worker with autoscaling on, a KEDA ScaledObject on its lag.
 
 Context: {"root": $, "name": "backstory", "module": "services.backstory",
           "stage": "backstory" (Kafka stage; "" for none), "store": true,
-          "role": "backstory" (model role; "" for none), "env": [...], "volumes": {...}}
+          "role": "backstory" (model role; "" for none), "criticRole": "critic" (the model
+          that reviews what the stage writes inside its units: interview answers), "env": [...], "volumes": {...}}
 */}}
 {{- define "silico-lib.service" -}}
 {{- $root := .root -}}
@@ -94,6 +95,12 @@ spec:
               value: {{ include "silico-lib.modelName" (dict "root" $root "role" .role) | quote }}
             - name: SILICO_MODEL_CONCURRENCY
               value: {{ $v.modelConcurrency | default 16 | quote }}
+            {{- end }}
+            {{- if .criticRole }}
+            - name: SILICO_CRITIC_MODEL_URL
+              value: {{ include "silico-lib.modelUrl" (dict "root" $root "role" .criticRole) | quote }}
+            - name: SILICO_CRITIC_MODEL_NAME
+              value: {{ include "silico-lib.modelName" (dict "root" $root "role" .criticRole) | quote }}
             {{- end }}
             {{- if $serveTls }}
             - name: SILICO_TLS_CERT

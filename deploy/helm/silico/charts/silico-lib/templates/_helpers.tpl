@@ -72,7 +72,7 @@ capabilities:
 {{- default (printf "%s-store" (include "silico-lib.fullname" .)) .Values.store.existingSecret -}}
 {{- end -}}
 
-{{/* Name of the InferenceService serving a model role (backstory, critic, annotate, survey). */}}
+{{/* Name of the InferenceService serving a model role (backstory, critic, demographics, survey). */}}
 {{- define "silico-lib.modelServer" -}}
 {{- $root := .root -}}
 {{- if eq $root.Values.models.runtime "cpu" -}}
