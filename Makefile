@@ -40,9 +40,12 @@ format: venv ## Format the code with ruff
 test: venv lint ## Install everything and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+.PHONY: test-fast
+test-fast: venv ## The logic in under a minute: core, plans, orchestrator, servicers (scripted model)
+	$(PY) -m pytest tests/unit tests/store src/silico/core $(PYTEST_ARGS)
+
 .PHONY: test-unit
-test-unit: venv ## Only the fast unit tests of the science core
-	$(PY) -m pytest tests/unit src/silico/core $(PYTEST_ARGS)
+test-unit: test-fast ## The same as test-fast (its older name)
 
 .PHONY: test-integration
 test-integration: venv ## Only the integration tests (real model server, ports)

@@ -15,12 +15,14 @@ import argparse
 import json
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from silico.core.prompts import check_backstory
 from silico.llm import CompletionsClient
 from silico.local.procs import start_model_server
-from silico.pipeline.stages import generate_backstories
+from silico.pipeline.backstory_step import Candidate
+from silico.pipeline.stages import sample_candidate
 
 #: (label, model, prompt format, temperature, top_p, repetition penalty, citizen preamble)
 CONFIGS = [
@@ -47,6 +49,40 @@ def diversity(texts: list[str]) -> dict[str, float]:
     }
 
 
+def _sample(
+    lm: CompletionsClient,
+    count: int,
+    model: str,
+    fmt: str,
+    max_tokens: int,
+    temp: float,
+    top_p: float,
+    rp: float,
+    pre: bool,
+) -> list[Candidate]:
+    """Attempt 0 of ``count`` personas, no critic, sent at once (the server batches them)."""
+
+    def one(i: int) -> Candidate:
+        text, tokens, seed, bid = sample_candidate(
+            lm,
+            study_seed=11,
+            index=i,
+            attempt=0,
+            model_name=model,
+            variant="long",
+            prompt_format=fmt,
+            max_tokens=max_tokens,
+            temperature=temp,
+            top_p=top_p,
+            citizen_preamble=pre,
+            repetition_penalty=rp,
+        )
+        return Candidate(bid, text, seed, tokens)
+
+    with ThreadPoolExecutor(16) as pool:
+        return list(pool.map(one, range(count)))
+
+
 def run(count: int, max_tokens: int, log_dir: Path, only: str | None) -> list[dict[str, object]]:
     rows = []
     for model in dict.fromkeys(c[1] for c in CONFIGS):
@@ -58,21 +94,7 @@ def run(count: int, max_tokens: int, log_dir: Path, only: str | None) -> list[di
             with CompletionsClient(server.base_url, model, concurrency=16) as lm:
                 for label, _, fmt, temp, top_p, rp, pre in configs:
                     t0 = time.perf_counter()
-                    stories = generate_backstories(
-                        lm,
-                        count=count,
-                        seed=11,
-                        model_name=model,
-                        prompt_format=fmt,
-                        max_tokens=max_tokens,
-                        min_tokens=0,
-                        temperature=temp,
-                        top_p=top_p,
-                        repetition_penalty=rp,
-                        citizen_preamble=pre,
-                        use_critic=False,
-                        max_attempts=1,
-                    )
+                    stories = _sample(lm, count, model, fmt, max_tokens, temp, top_p, rp, pre)
                     seconds = time.perf_counter() - t0
                     verdicts = [check_backstory(b.text) for b in stories]
                     good = sum(v.accepted for v in verdicts)

@@ -1,29 +1,7 @@
-"""``python -m services.backstory``: BackstoryService and the backstory.requests.v1 worker."""
+"""``python -m services.backstory``: the backstory service (see silico.pipeline.registry)."""
 
-from __future__ import annotations
-
-from services.backstory.servicer import BackstoryServicer, handler
-from silico.runtime.app import make_lm, open_store, run_service
-from silico.v1 import backstory_pb2_grpc
-
-
-def main() -> int:
-    lm = {}
-
-    def register(server, settings):  # type: ignore[no-untyped-def]
-        lm["c"] = make_lm(settings)
-        backstory_pb2_grpc.add_BackstoryServiceServicer_to_server(
-            BackstoryServicer(lm["c"]), server
-        )
-
-    return run_service(
-        "backstory",
-        ["silico.v1.BackstoryService"],
-        register,
-        worker=lambda settings: handler(lm["c"], open_store(settings)),
-        stage="backstory",
-    )
-
+from services.backstory.servicer import BackstoryServicer
+from silico.platform.serve import run_service
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_service("backstory", lambda c: BackstoryServicer(c.models)))

@@ -1,21 +1,7 @@
-"""``python -m services.matching``: MatchingService."""
-
-from __future__ import annotations
+"""``python -m services.matching``: the matching service (see silico.pipeline.registry)."""
 
 from services.matching.servicer import MatchingServicer
-from silico.runtime.app import run_service
-from silico.v1 import matching_pb2_grpc
-
-
-def main() -> int:
-    return run_service(
-        "matching",
-        ["silico.v1.MatchingService"],
-        lambda server, settings: matching_pb2_grpc.add_MatchingServiceServicer_to_server(
-            MatchingServicer(), server
-        ),
-    )
-
+from silico.platform.serve import run_service
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_service("matching", lambda c: MatchingServicer()))

@@ -97,7 +97,7 @@ def _plan(spec: Any) -> dict[str, Any]:
     # per answer (or per demographic sample) in a seeded order (retries not counted).
     demo = spec.demographics
     per_trait = len(demo.orders) if demo.estimator == "logprob" else demo.samples
-    per_answer = orders if spec.answers.mode == "logprob" else 1
+    per_answer = orders if spec.answers.estimator == "logprob" else 1
     annotate_prompts = bs.count * len(traits) * per_trait
     survey_prompts = (bs.count if anthology else 0) * n_items * per_answer
     baseline_prompts = len(baselines) * humans.n * n_items * per_answer
@@ -109,7 +109,7 @@ def _plan(spec: Any) -> dict[str, Any]:
         variants = sum(len(KIND_PERSPECTIVES[it.kind]) for it in spec.higher_order.items)
         survey_prompts += bs.count * variants * per_answer
     sampled = (annotate_prompts if demo.estimator == "sampled" else 0) + (
-        survey_prompts + baseline_prompts if spec.answers.mode == "sampled" else 0
+        survey_prompts + baseline_prompts if spec.answers.estimator == "sampled" else 0
     )
     gen_tokens += sampled * 16  # a sampled answer is at most 16 tokens
     # The backstory is prefilled once per persona and reused for its questions.
@@ -199,7 +199,6 @@ def _run_in_process(args: argparse.Namespace, spec: Any, out: Path) -> int:
     from silico.local.procs import start_model_server
     from silico.pipeline.runner import run_study
     from silico.report import write_report
-    from silico.report._tables import headline
 
     state = Path(args.state_dir)
     server = None
@@ -224,11 +223,11 @@ def _run_in_process(args: argparse.Namespace, spec: Any, out: Path) -> int:
             cache=cache,
         ) as lm:
             result = run_study(spec, lm, progress=Progress())
-            path = write_report(result, out, lm.ledger)
+            report = write_report(result, out, lm.ledger)
     finally:
         if server is not None:
             server.stop()
-    _print_headline(headline(result), path / "report.html", t0)
+    _print_headline(report.tables["headline"], report.path / "report.html", t0)
     return 0
 
 

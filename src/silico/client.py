@@ -19,9 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ import pandas as pd
 import yaml
 
 from silico.core.errors import SilicoError
+from silico.files import atomic_dir
 from silico.v1 import common_pb2, study_pb2, study_pb2_grpc
 
 DEFAULT_CONFIG = Path("~/.config/silico/config.yaml")
@@ -306,18 +305,9 @@ class Client:
         """Download the report folder into ``out``; returns the path of report.html."""
         out = Path(out)
         data = self.report_archive(study_id)
-        out.parent.mkdir(parents=True, exist_ok=True)
         # Unpacked beside ``out`` and swapped in whole: never a half-written report.
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
-            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-                tar.extractall(tmp, filter="data")
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with atomic_dir(out) as tmp, tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            tar.extractall(tmp, filter="data")
         return out / "report.html"
 
     def results(self, study_id: str) -> Results:

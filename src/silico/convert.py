@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from silico.core.errors import ValidationError
+from silico.core.matching import MatchProblem
 from silico.core.prompts import Item, Turn, Verdict
 from silico.core.stats import Interval, Responses
-from silico.pipeline.stages import CriticSettings
-from silico.v1 import common_pb2
+from silico.pipeline.stages import Backstory, CriticSettings, Scored, stored_answers
+from silico.v1 import common_pb2, demographics_pb2, survey_pb2
+
+M = TypeVar("M", bound=Message)
 
 
 def item_to_proto(it: Item) -> common_pb2.Item:
@@ -31,19 +36,57 @@ def verdict_from_proto(p: common_pb2.Verdict) -> Verdict:
     return Verdict(p.accepted, p.reason, p.detail, p.score)
 
 
-def verdict_to_dict(v: Verdict) -> dict[str, Any]:
-    # JSON has no NaN: an unmeasured score is stored as null.
-    score = v.score if v.score == v.score else None
-    return {"accepted": v.accepted, "reason": v.reason, "detail": v.detail, "score": score}
+def backstory_to_proto(b: Backstory) -> common_pb2.Backstory:
+    return common_pb2.Backstory(
+        id=b.id,
+        text=b.text,
+        seed=b.seed,
+        generated_tokens=b.tokens,
+        attempts=b.attempts,
+        accepted=b.accepted,
+        reason=b.reason,
+        verdicts=[verdict_to_proto(v) for v in b.verdicts],
+    )
 
 
-def verdict_from_dict(d: dict[str, Any]) -> Verdict:
-    score = d.get("score")
-    return Verdict(
-        bool(d["accepted"]),
-        str(d.get("reason", "")),
-        str(d.get("detail", "")),
-        float("nan") if score is None else float(score),
+def backstory_from_proto(p: common_pb2.Backstory) -> Backstory:
+    return Backstory(
+        p.id,
+        p.text,
+        int(p.seed),
+        int(p.generated_tokens),
+        int(p.attempts),
+        bool(p.accepted),
+        p.reason,
+        tuple(verdict_from_proto(v) for v in p.verdicts),
+    )
+
+
+def annotate_response(
+    traits: list[str], probs: dict[str, np.ndarray], compliance: np.ndarray, row: int = 0
+) -> demographics_pb2.AnnotateResponse:
+    """Row ``row`` of :func:`~silico.pipeline.stages.annotate`'s output."""
+    return demographics_pb2.AnnotateResponse(
+        traits=[
+            common_pb2.TraitDistribution(
+                trait=t, probs=probs[t][row].tolist(), compliance=float(compliance[row, j])
+            )
+            for j, t in enumerate(traits)
+        ]
+    )
+
+
+def answer_response(sc: Scored, items: list[Item], row: int = 0) -> survey_pb2.AnswerResponse:
+    """Row ``row`` of :func:`~silico.pipeline.stages.score_items`' output; a dropped
+    (non-compliant) answer has no probabilities: missing, never guessed."""
+    attempts = sc.attempts[row] if sc.attempts is not None else np.zeros(len(items))
+    return survey_pb2.AnswerResponse(
+        answers=[
+            common_pb2.Distribution(probs=p, compliance=float(c), attempts=int(a))
+            for p, c, a in zip(
+                stored_answers(sc, items, row), sc.compliance[row], attempts, strict=True
+            )
+        ]
     )
 
 
@@ -117,3 +160,45 @@ def dists_from_proto(req: Any, n: int, p: int) -> np.ndarray | None:
             f"expected n*p*dists_k = {n}*{p}*{k} values, got {len(req.virtual_dists)}",
         )
     return np.asarray(req.virtual_dists, dtype=float).reshape(n, p, k)
+
+
+def message_to_doc(msg: Message) -> dict[str, Any]:
+    """A response message as the store keeps it (JSON; NaN as "NaN")."""
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+
+
+def message_from_doc(doc: dict[str, Any], cls: type[M]) -> M:
+    """A stored response back as its message type."""
+    return json_format.ParseDict(doc, cls())
+
+
+def problem_to_proto(
+    coarse: dict[str, np.ndarray], human_cats: dict[str, np.ndarray]
+) -> list[common_pb2.TraitMatrix]:
+    return [
+        common_pb2.TraitMatrix(
+            trait=t,
+            n_personas=p.shape[0],
+            n_categories=p.shape[1],
+            probs=p.ravel().tolist(),
+            human_categories=human_cats[t].tolist(),
+        )
+        for t, p in coarse.items()
+    ]
+
+
+def problem_from_proto(traits: Any) -> MatchProblem:
+    if not traits:
+        raise ValidationError("traits", "needs at least one trait matrix")
+    probs, cats = {}, {}
+    for i, t in enumerate(traits):
+        if t.n_personas <= 0 or t.n_categories <= 0:
+            raise ValidationError(f"traits[{i}]", "n_personas and n_categories must be > 0")
+        if len(t.probs) != t.n_personas * t.n_categories:
+            raise ValidationError(
+                f"traits[{i}].probs",
+                f"expected {t.n_personas * t.n_categories} values, got {len(t.probs)}",
+            )
+        probs[t.trait] = np.asarray(t.probs, dtype=float).reshape(t.n_personas, t.n_categories)
+        cats[t.trait] = np.asarray(t.human_categories, dtype=np.int64)
+    return MatchProblem.build(probs, cats)

@@ -91,8 +91,8 @@ def _assert_same(doc, res, base_doc, base_res):
 STRIKE = {
     "backstory": ("backstory", 0.1),
     "critic": ("backstory", 0.3),
-    "demographics": ("annotate", 0.2),
-    "matching": ("annotate", 0.5),  # down when its RPCs come, right after annotation
+    "demographics": ("demographics", 0.2),
+    "matching": ("demographics", 0.5),  # down when its RPCs come, right after annotation
     "survey": ("survey", 0.2),
     "metrics": ("survey", 0.5),  # down when its RPCs come, right after the survey
     "study": ("survey", 0.2),
@@ -137,7 +137,7 @@ def test_broker_restart_mid_study(fstack, baseline):
         deadline = time.time() + 60
         while time.time() < deadline:
             p = client.get(study_id).progress
-            if "annotate" in p or "survey" in p:
+            if "demographics" in p or "survey" in p:
                 break
             time.sleep(0.2)
         fstack.restart_broker()
@@ -152,7 +152,7 @@ def test_model_server_down_for_30s(fstack):
 
     def disturb(client, study_id):
         deadline = time.time() + 120
-        while time.time() < deadline and "annotate" not in client.get(study_id).progress:
+        while time.time() < deadline and "demographics" not in client.get(study_id).progress:
             time.sleep(0.2)
         fstack.stop_model()
         time.sleep(30)
@@ -166,7 +166,7 @@ def test_model_server_down_for_30s(fstack):
     with CompletionsClient(fstack.env["SILICO_MODEL_URL"], MODEL, cache=cache) as lm:
         local = run_study(spec, lm)
     assert cache.misses == 0
-    from silico.report._tables import headline
+    from silico.report import headline
 
     head = {r["method"]: r for r in doc["headline"]}
     for _, row in headline(local).iterrows():

@@ -109,7 +109,7 @@ def test_distributed_study_equals_in_process(stack):
     assert ev.study.state == 3, ev  # SUCCEEDED
     res = stub.GetResults(study_pb2.GetResultsRequest(study_id=st.id))
     doc = json.loads(res.metrics_json)
-    assert {u.stage for u in res.usage} >= {"backstory", "annotate", "survey"}
+    assert {u.stage for u in res.usage} >= {"backstory", "demographics", "survey"}
 
     spec = load_spec(TINY)
     cache = ResponseCache(stack.env["SILICO_RESPONSE_CACHE"])
@@ -117,7 +117,7 @@ def test_distributed_study_equals_in_process(stack):
         local = run_study(spec, lm)
         assert cache.misses == 0  # every response came from the services' run
     head = {r["method"]: r for r in doc["headline"]}
-    from silico.report._tables import headline
+    from silico.report import headline
 
     for _, row in headline(local).iterrows():
         for m in ("wd", "wd_norm", "frobenius", "cbs", "alpha_virtual", "wd_low", "wd_high"):
@@ -154,7 +154,7 @@ def test_cli_submit_watch_status_results_report(stack, tmp_path):
     assert r.returncode == 0, r.stderr
     study_id = r.stdout.splitlines()[0].strip()
     assert r.stdout.splitlines()[-1] == f"{study_id} succeeded"
-    assert "survey" in r.stderr and "annotate" in r.stderr  # per-stage progress
+    assert "survey" in r.stderr and "demographics" in r.stderr  # per-stage progress
 
     r = _cli("status", study_id, *addr)
     assert r.returncode == 0 and "succeeded" in r.stdout, r.stderr
@@ -266,7 +266,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(stack):
     bad = {
         f"garbage-{tag}": b"\xff\x00 not a protobuf",
         f"wrong-task-{tag}": events_pb2.WorkItem(
-            study_id="st-x", unit_key="u", annotate={}
+            study_id="st-x", unit_key="u", demographics={}
         ).SerializeToString(),
         f"invalid-{tag}": events_pb2.WorkItem(
             study_id="st-x", unit_key="u", survey=survey_pb2.AnswerRequest(context="")
@@ -341,7 +341,7 @@ def test_interview_backstories_through_the_platform_equal_in_process(stack):
     for b in local.backstories:
         assert b.text.count("Question:") == 10 and len(b.verdicts) >= 10
     head = {r["method"]: r for r in doc["headline"]}
-    from silico.report._tables import headline
+    from silico.report import headline
 
     for _, row in headline(local).iterrows():
         a, b = head[row["method"]]["wd"], row["wd"]

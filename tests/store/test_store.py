@@ -75,18 +75,18 @@ def test_results_are_idempotent_by_key(store):
     st = store.create_study("demo", "x: 1")
     assert store.put_result(
         st.id,
-        "annotate",
+        "demographics",
         "persona/1",
         {"age": [0.5, 0.5]},
         {"calls": 2, "prompt": 100, "cached": 60, "generated": 2},
     )
     assert not store.put_result(
-        st.id, "annotate", "persona/1", {"age": [1.0, 0.0]}, {"calls": 2, "prompt": 100}
+        st.id, "demographics", "persona/1", {"age": [1.0, 0.0]}, {"calls": 2, "prompt": 100}
     )
-    assert store.get_result(st.id, "annotate", "persona/1") == {"age": [0.5, 0.5]}
-    assert store.result_keys(st.id, "annotate") == {"persona/1"}
-    assert store.count_results(st.id, "annotate") == 1
-    assert store.usage(st.id)["annotate"] == {
+    assert store.get_result(st.id, "demographics", "persona/1") == {"age": [0.5, 0.5]}
+    assert store.result_keys(st.id, "demographics") == {"persona/1"}
+    assert store.count_results(st.id, "demographics") == 1
+    assert store.usage(st.id)["demographics"] == {
         "calls": 2,
         "prompt": 100,
         "cached": 60,

@@ -11,9 +11,11 @@ import yaml
 
 from silico.core.prompts import SERIES_INSTRUCTION, Item
 from silico.core.stats import Responses, compare
-from silico.pipeline.runner import dropped_answers, persona_context, run_study, virtual_panels
+from silico.pipeline.assemble import dropped_answers, virtual_panels
+from silico.pipeline.runner import run_study
 from silico.pipeline.spec import load_spec, parse_spec
 from silico.pipeline.stages import Backstory, score_items
+from silico.pipeline.units import persona_context
 from tests.scripted import MUMBLE, MUTE, ScriptedLM
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +66,7 @@ def test_sampled_mode_balances_option_orders_and_records_retries():
     lm = ScriptedLM(sampled_fail=0.3)
     ctxs = [f"I am persona {i}." for i in range(60)]
     sc = score_items(
-        lm, ctxs, ITEMS, ("identity", "reversed"), mode="sampled", seed=3, max_attempts=4
+        lm, ctxs, ITEMS, ("identity", "reversed"), estimator="sampled", seed=3, max_attempts=4
     )
     shown = [p for p in lm.prompts if "Answer with" in p]
     reversed_shown = sum("(A) Disagree" in p or "(A) Always" in p for p in shown)
@@ -85,7 +87,7 @@ def test_sampled_mode_balances_option_orders_and_records_retries():
         ctxs,
         ITEMS,
         ("identity", "reversed"),
-        mode="sampled",
+        estimator="sampled",
         seed=3,
         max_attempts=4,
     )
@@ -94,7 +96,9 @@ def test_sampled_mode_balances_option_orders_and_records_retries():
 
 def test_sampled_answer_that_never_complies_is_dropped_after_the_budget():
     lm = ScriptedLM()
-    sc = score_items(lm, [f"x {MUTE}"], ITEMS[:1], ("identity",), mode="sampled", max_attempts=5)
+    sc = score_items(
+        lm, [f"x {MUTE}"], ITEMS[:1], ("identity",), estimator="sampled", max_attempts=5
+    )
     assert np.isnan(sc.probs[0, 0]).all() and sc.attempts[0, 0] == 5 and sc.compliance[0, 0] == 0
 
 
@@ -144,7 +148,7 @@ def test_procedure_preset_sets_the_official_settings_under_the_specs_own():
     raw["procedure"] = "anthology-2024"
     raw["answers"] = {"max_attempts": 7}
     spec = parse_spec(raw, REPO / "pipelines/studies")
-    assert spec.answers.mode == "sampled" and spec.answers.max_attempts == 7
+    assert spec.answers.estimator == "sampled" and spec.answers.max_attempts == 7
     assert spec.demographics.estimator == "sampled" and spec.demographics.samples == 40
     # The spec's own demographic orders survive the preset.
     assert spec.demographics.orders == ["identity", "reversed"]
@@ -152,7 +156,7 @@ def test_procedure_preset_sets_the_official_settings_under_the_specs_own():
     assert spec.evaluation.split_half_iterations == 5  # the spec's own
     assert spec.backstories.citizen_preamble and spec.backstories.max_tokens == 64
     silico = parse_spec(yaml.safe_load((REPO / "pipelines/studies/tiny.yaml").read_text()))
-    assert silico.procedure == "silico" and silico.answers.mode == "logprob"
+    assert silico.procedure == "silico" and silico.answers.estimator == "logprob"
 
 
 def test_preset_metric_functions_equal_the_official_definitions():
@@ -195,7 +199,7 @@ def test_report_shows_dropped_answers_uncertainty_and_the_critic(tmp_path):
     raw["critic"] = {"min_coherence": -3.0}
     spec = parse_spec(raw, REPO / "pipelines/studies")
     result = run_study(spec, ScriptedLM())
-    out = write_report(result, tmp_path / "rep")
+    out = write_report(result, tmp_path / "rep").path
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["uncertainty"]["split_half"]["half_size"] == 6
     assert "clustered by persona" in doc["uncertainty"]["bootstrap"]

@@ -1,7 +1,7 @@
 """The study specification: a YAML file, validated with errors that name the field.
 
 ``StudySpec.model_json_schema()`` is the documented JSON Schema
-(``silico schema`` prints it; ``docs/study.schema.json`` is a copy).
+(``silico schema`` prints it).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from silico.core.data import PROFILES, TraitColumn
@@ -191,7 +191,13 @@ class MatchingSpec(_Strict):
 
 
 class AnswersSpec(_Strict):
-    mode: Literal["logprob", "sampled"] = "logprob"
+    estimator: Literal["logprob", "sampled"] = Field(
+        "logprob",
+        # `mode` was this field's name before it took the demographics' word.
+        validation_alias=AliasChoices("estimator", "mode"),
+        description="How an answer distribution is estimated: option-letter logprobs, or "
+        "sampled completions parsed to options (the released code's procedure).",
+    )
     orders: Annotated[list[Literal["identity", "reversed"]], Field(min_length=1)] = Field(
         default_factory=lambda: ["identity", "reversed"],
         description="Option orders; logprob mode averages the distributions over them.",
@@ -382,7 +388,7 @@ ANTHOLOGY_2024: dict[str, dict[str, Any]] = {
     "demographics": {"estimator": "sampled", "samples": 40},
     "matching": {"hungarian_objective": "raw"},
     "answers": {
-        "mode": "sampled",
+        "estimator": "sampled",
         "orders": ["identity", "reversed"],
         "max_attempts": 100,
         "min_compliance": 0.0,
@@ -400,6 +406,9 @@ def apply_procedure(raw: dict[str, Any]) -> dict[str, Any]:
     out = dict(raw)
     for section, preset in ANTHOLOGY_2024.items():
         own = raw.get(section)
+        if isinstance(own, dict) and section == "answers" and "mode" in own:
+            # The field's old name: the user's own setting must still win over the preset.
+            own = {("estimator" if k == "mode" else k): v for k, v in own.items()}
         if own is None or isinstance(own, dict):
             out[section] = {**preset, **(own or {})}
     return out

@@ -209,108 +209,6 @@ def backstory_prompt_for(
     return _single_turn_prompt(variant, prompt_format, preamble), stop
 
 
-def generate_backstories(
-    lm: LanguageModel,
-    *,
-    count: int,
-    seed: int,
-    model_name: str,
-    mode: str = "single_turn",
-    variant: str = "long",
-    prompt_format: str = "plain",
-    max_tokens: int = 256,
-    min_tokens: int = 40,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    citizen_preamble: bool = False,
-    critic: LanguageModel | None = None,
-    use_critic: bool = True,
-    max_attempts: int = 3,
-    progress: Progress | None = None,
-    chunk: int = 32,
-    repetition_penalty: float = 1.0,
-    critic_settings: CriticSettings | None = None,
-) -> list[Backstory]:
-    """Generate ``count`` backstories; reject short or inconsistent ones and re-sample.
-
-    Persona ``i``'s attempt ``a`` samples with seed ``derive_seed(seed,
-    "backstory", i, a)``: any persona can be regenerated alone. A persona
-    that fails every attempt is kept with ``accepted=False`` and its last
-    reason (the caller drops it and reports the rate). Personas are sampled
-    ``chunk`` at a time (one batch on the server) so progress is visible.
-    """
-    settings = critic_settings or CriticSettings(enabled=use_critic, use_model=critic is not None)
-    if mode == "interview":
-        return [
-            interview_backstory(
-                lm,
-                seed=seed,
-                index=i,
-                model_name=model_name,
-                prompt_format=prompt_format,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=top_p,
-                critic=critic if settings.enabled else None,
-                max_attempts=max_attempts,
-                repetition_penalty=repetition_penalty,
-                critic_settings=settings,
-            )
-            for i in _with_progress(range(count), progress)
-        ]
-    params = backstory_params(
-        max_tokens, temperature, top_p, variant, prompt_format, repetition_penalty
-    )
-    stop = list(CHATML_STOP) if prompt_format == "chatml" else list(BACKSTORY_STOP)
-    done: dict[int, Backstory] = {}
-    verdicts: dict[int, list[Verdict]] = {i: [] for i in range(count)}
-    rejected: dict[int, list[str]] = {i: [] for i in range(count)}
-    for start in range(0, count, chunk):
-        pending = list(range(start, min(start + chunk, count)))
-        for attempt in range(max_attempts):
-            if not pending:
-                break
-            seeds = [derive_seed(seed, "backstory", i, attempt) for i in pending]
-            preambles: list[str | None] = [None] * len(pending)
-            if citizen_preamble:
-                preambles = list(_citizen_answers(lm, seeds, prompt_format))
-            prompts = [_single_turn_prompt(variant, prompt_format, pre) for pre in preambles]
-            gens = lm.generate(
-                prompts,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=top_p,
-                stop=stop,
-                seed=seeds,
-                stage="backstory",
-                **_penalty(repetition_penalty),
-            )
-            still = []
-            for i, s, g in zip(pending, seeds, gens, strict=True):
-                text = clean_backstory(g.text, stop)
-                v = judge_candidate(critic, text, g.completion_tokens, min_tokens, settings)
-                verdicts[i].append(v)
-                if v.accepted or attempt == max_attempts - 1:
-                    done[i] = Backstory(
-                        backstory_id(text, model_name, params, s),
-                        text,
-                        s,
-                        g.completion_tokens,
-                        attempt + 1,
-                        v.accepted,
-                        v.reason,
-                        tuple(verdicts[i]),
-                        tuple(rejected[i]),
-                    )
-                    if progress:
-                        progress(1)
-                else:
-                    rejected[i].append(text)
-                    still.append(i)
-            pending = still
-    return [done[i] for i in range(count)]
-
-
 def _citizen_answers(
     lm: LanguageModel, seeds: Sequence[int], fmt: str = "plain", tries: int = 5
 ) -> list[str]:
@@ -424,13 +322,6 @@ def interview_backstory(
     )
 
 
-def _with_progress(it: Sequence[int], progress: Progress | None):  # type: ignore[no-untyped-def]
-    for x in it:
-        yield x
-        if progress:
-            progress(1)
-
-
 @dataclass(frozen=True)
 class Scored:
     """Option distributions of several contexts on several items.
@@ -522,7 +413,7 @@ def score_items(
     contexts: Sequence[str],
     items: Sequence[Item],
     orders: Sequence[str] = ("identity",),
-    mode: str = "logprob",
+    estimator: str = "logprob",
     samples: int = 1,
     seed: int = 0,
     stage: str = "survey",
@@ -534,17 +425,17 @@ def score_items(
 ) -> Scored:
     """Each context answers each item: a distribution per (context, item).
 
-    ``logprob`` mode reads the option letters' next-token probabilities under
+    The ``logprob`` estimator reads the option letters' next-token probabilities under
     every order in ``orders`` and averages, in canonical order, the orders
     whose letter mass reaches ``min_compliance``; this cancels a model's
     preference for a letter position. An answer with no such order is NaN
-    (non-compliant: missing, as the method says). ``sampled`` mode follows the
+    (non-compliant: missing, as the method says). The ``sampled`` estimator follows the
     released Anthology procedure: per context, item and sample a seeded random
     choice among ``orders``, a sampled completion parsed to an option, and
     re-samples while non-compliant up to ``max_attempts``; an answer that never
     complies is dropped (NaN). ``series`` asks the items in one context in a
     seeded random order, each after the earlier questions and their answers
-    (the drawn answer in logprob mode) with the official instruction to keep
+    (the drawn answer, with the logprob estimator) with the official instruction to keep
     them in mind.
     """
     kmax = max(it.k for it in items)
@@ -560,7 +451,7 @@ def score_items(
                 ctx,
                 items,
                 orders,
-                mode,
+                estimator,
                 samples,
                 key,
                 stage,
@@ -570,7 +461,7 @@ def score_items(
                 comp[c],
                 att[c],
             )
-        elif mode == "logprob":
+        elif estimator == "logprob":
             prompts, ks, pres = [], [], []
             for it in items:
                 ps, pr = _logprob_prompts(ctx, it, orders)
@@ -605,7 +496,7 @@ def _score_series(
     ctx: str,
     items: Sequence[Item],
     orders: Sequence[str],
-    mode: str,
+    estimator: str,
     samples: int,
     key: tuple[object, ...],
     stage: str,
@@ -621,7 +512,7 @@ def _score_series(
     for j in rng.permutation(len(items)):
         it = items[j]
         here = series_context(ctx, answered)
-        if mode == "logprob":
+        if estimator == "logprob":
             prompts, pres = _logprob_prompts(here, it, orders)
             scores = lm.score_options(prompts, [it.k] * len(prompts), stage=stage)
             dist, comp[j] = _combine_orders(scores, pres, it.k, min_compliance)
@@ -664,10 +555,10 @@ def annotate(
         backstories,
         items,
         orders=orders,
-        mode=estimator,
+        estimator=estimator,
         samples=samples,
         seed=seed,
-        stage="annotate",
+        stage="demographics",
         progress=progress,
         first_index=first_index,
     )
@@ -738,9 +629,8 @@ def sample_candidate(
 ) -> tuple[str, int, int, str]:
     """One persona's attempt, alone: ``(text, completion_tokens, seed, backstory_id)``.
 
-    Uses the seed :func:`generate_backstories` uses for the same persona and
-    attempt, so a worker that samples personas one by one produces the same
-    library as the batched in-process run.
+    Attempt ``a`` of persona ``i`` samples with seed ``derive_seed(study_seed,
+    "backstory", i, a)``: any persona can be regenerated alone.
     """
     s = derive_seed(study_seed, "backstory", index, attempt)
     pre = _citizen_answers(lm, [s], prompt_format)[0] if citizen_preamble else None

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from silico.core.stats import distributions, weighted_corr  # noqa: E402
-from silico.pipeline.runner import StudyResult  # noqa: E402
+from silico.pipeline.result import StudyResult  # noqa: E402
 
 
 def distributions_png(r: StudyResult, path: Path) -> Path:

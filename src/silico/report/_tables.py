@@ -7,7 +7,8 @@ import pandas as pd
 
 from silico.core.stats import COUNTS, METRICS, compare, distributions
 from silico.llm import UsageLedger
-from silico.pipeline.runner import StudyResult
+from silico.pipeline.registry import STAGE_NAMES
+from silico.pipeline.result import StudyResult
 
 LABELS = {
     "wd": "WD (raw)",
@@ -116,8 +117,8 @@ def demographic_fit(r: StudyResult) -> pd.DataFrame:
 
 def compliance(r: StudyResult) -> pd.DataFrame:
     rows = [
-        {"stage": "annotate", "method": "anthology", "what": t, "compliance": v}
-        for t, v in r.diagnostics["annotate_compliance"].items()
+        {"stage": "demographics", "method": "anthology", "what": t, "compliance": v}
+        for t, v in r.diagnostics["demographics_compliance"].items()
     ]
     for j, it in enumerate(r.humans.items):
         if r.persona_compliance.size:
@@ -183,7 +184,7 @@ def critic_reasons(r: StudyResult) -> pd.DataFrame:
 def usage_table(r: StudyResult, ledger: UsageLedger | None) -> pd.DataFrame:
     snap = ledger.snapshot() if ledger else {}
     rows = []
-    for stage in ["backstory", "critic", "annotate", "matching", "survey", "metrics"]:
+    for stage in STAGE_NAMES:
         u = snap.get(stage)
         rows.append(
             {

@@ -18,9 +18,8 @@ import base64
 import html
 import json
 import math
-import shutil
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from silico.core.sampling import derive_seed
+from silico.files import atomic_dir
 from silico.llm import UsageLedger
-from silico.pipeline.runner import StudyResult
+from silico.pipeline.result import StudyResult
 from silico.report import _plots, _tables
 
 
@@ -93,7 +93,7 @@ def metrics_document(
                 for m in r.matchings
             },
             "compliance": {
-                "annotate": r.diagnostics["annotate_compliance"],
+                "demographics": r.diagnostics["demographics_compliance"],
                 "survey": r.diagnostics["survey_compliance"],
                 "min_compliance": r.spec.answers.min_compliance,
             },
@@ -316,7 +316,7 @@ pre{{white-space:pre-wrap;background:#fafafa;padding:8px;font-size:12px}}.note{{
 <p>{html.escape(r.spec.description)}</p>
 <p><b>{doc["n_humans"]}</b> human respondents, <b>{doc["n_personas"]}</b> personas accepted of {doc["n_backstories"]} backstories
 (critic acceptance {critic["acceptance_rate"]:.1%}), {len(doc["items"])} items, model <code>{html.escape(r.spec.model.name)}</code>,
-answers by {html.escape(r.spec.answers.mode)} over option orders {", ".join(r.spec.answers.orders)}, seed {r.spec.seed}.
+answers by {html.escape(r.spec.answers.estimator)} over option orders {", ".join(r.spec.answers.orders)}, seed {r.spec.seed}.
 Intervals: {r.spec.evaluation.level:.0%} {html.escape(r.diagnostics.get("bootstrap_method", "bootstrap"))}
 ({r.spec.evaluation.bootstrap} replicates).
 Lower bound: mean over {r.spec.evaluation.split_half_iterations} random splits of the humans into halves of
@@ -350,12 +350,20 @@ The machine-readable copy is <code>metrics.json</code>; tables are in <code>tabl
 </body></html>"""
 
 
-def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = None) -> Path:
-    """Write the report folder for a study result; returns its path."""
+@dataclass(frozen=True)
+class Report:
+    """A written report: its folder, the metrics document (``metrics.json``) and the
+    tables (``tables/*.csv``) as data frames."""
+
+    path: Path
+    doc: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+
+
+def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = None) -> Report:
+    """Write the report folder for a study result, whole or not at all."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         (tmp / "tables").mkdir()
         (tmp / "data").mkdir()
         (tmp / "plots").mkdir()
@@ -402,10 +410,4 @@ def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = N
         doc = metrics_document(r, ledger, tables)
         (tmp / "metrics.json").write_text(json.dumps(doc, indent=2))
         (tmp / "report.html").write_text(_html(r, doc, tables, plots))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Report(out, doc, tables)

@@ -20,6 +20,12 @@ class ServiceSettings(BaseSettings):
     )
     model_url: str = Field("", description="OpenAI-compatible API root of the model server.")
     model_name: str = Field("smollm2-135m-instruct", description="Served model name.")
+    critic_model_url: str = Field(
+        "",
+        description="The critic role's model server, for the backstory service's interview "
+        "answers (reviewed inside the unit); empty: the stage's own model.",
+    )
+    critic_model_name: str = Field("", description="Served name of the critic role's model.")
     model_concurrency: int = Field(16, description="Requests in flight to the model server.")
     worker_concurrency: int = Field(
         16, description="Kafka messages a stage worker handles at once."

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from silico.v1 import common_pb2 as silico_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19silico/v1/backstory.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\xca\x02\n\x11\x42\x61\x63kstorySettings\x12\x0c\n\x04mode\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x15\n\rprompt_format\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x12\n\nmin_tokens\x18\x05 \x01(\x05\x12\x13\n\x0btemperature\x18\x06 \x01(\x01\x12\r\n\x05top_p\x18\x07 \x01(\x01\x12\x18\n\x10\x63itizen_preamble\x18\x08 \x01(\x08\x12\x14\n\x0cmax_attempts\x18\t \x01(\x05\x12\x12\n\nuse_critic\x18\n \x01(\x08\x12\x14\n\x0c\x63ritic_model\x18\x0b \x01(\x08\x12\x12\n\nmodel_name\x18\x0c \x01(\t\x12\x1a\n\x12repetition_penalty\x18\r \x01(\x01\x12)\n\x06\x63ritic\x18\x0e \x01(\x0b\x32\x19.silico.v1.CriticSettings\"u\n\x0fGenerateRequest\x12\x12\n\nstudy_seed\x18\x01 \x01(\x03\x12\r\n\x05index\x18\x02 \x01(\x05\x12.\n\x08settings\x18\x03 \x01(\x0b\x32\x1c.silico.v1.BackstorySettings\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\"_\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\x14\n\x0c\x62\x61\x63kstory_id\x18\x04 \x01(\t2W\n\x10\x42\x61\x63kstoryService\x12\x43\n\x08Generate\x12\x1a.silico.v1.GenerateRequest\x1a\x1b.silico.v1.GenerateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19silico/v1/backstory.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\xc6\x02\n\x11\x42\x61\x63kstorySettings\x12\x0c\n\x04mode\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x15\n\rprompt_format\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x12\n\nmin_tokens\x18\x05 \x01(\x05\x12\x13\n\x0btemperature\x18\x06 \x01(\x01\x12\r\n\x05top_p\x18\x07 \x01(\x01\x12\x18\n\x10\x63itizen_preamble\x18\x08 \x01(\x08\x12\x14\n\x0cmax_attempts\x18\t \x01(\x05\x12\x12\n\nmodel_name\x18\x0c \x01(\t\x12\x1a\n\x12repetition_penalty\x18\r \x01(\x01\x12)\n\x06\x63ritic\x18\x0e \x01(\x0b\x32\x19.silico.v1.CriticSettingsJ\x04\x08\n\x10\x0bJ\x04\x08\x0b\x10\x0cR\nuse_criticR\x0c\x63ritic_model\"u\n\x0fGenerateRequest\x12\x12\n\nstudy_seed\x18\x01 \x01(\x03\x12\r\n\x05index\x18\x02 \x01(\x05\x12.\n\x08settings\x18\x03 \x01(\x0b\x32\x1c.silico.v1.BackstorySettings\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\"\x87\x01\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x18\n\x10generated_tokens\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\x14\n\x0c\x62\x61\x63kstory_id\x18\x04 \x01(\t\x12\'\n\tinterview\x18\x05 \x01(\x0b\x32\x14.silico.v1.Backstory2W\n\x10\x42\x61\x63kstoryService\x12\x43\n\x08Generate\x12\x1a.silico.v1.GenerateRequest\x1a\x1b.silico.v1.GenerateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,11 +33,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'silico.v1.backstory_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BACKSTORYSETTINGS']._serialized_start=65
-  _globals['_BACKSTORYSETTINGS']._serialized_end=395
-  _globals['_GENERATEREQUEST']._serialized_start=397
-  _globals['_GENERATEREQUEST']._serialized_end=514
-  _globals['_GENERATERESPONSE']._serialized_start=516
-  _globals['_GENERATERESPONSE']._serialized_end=611
-  _globals['_BACKSTORYSERVICE']._serialized_start=613
-  _globals['_BACKSTORYSERVICE']._serialized_end=700
+  _globals['_BACKSTORYSETTINGS']._serialized_end=391
+  _globals['_GENERATEREQUEST']._serialized_start=393
+  _globals['_GENERATEREQUEST']._serialized_end=510
+  _globals['_GENERATERESPONSE']._serialized_start=513
+  _globals['_GENERATERESPONSE']._serialized_end=648
+  _globals['_BACKSTORYSERVICE']._serialized_start=650
+  _globals['_BACKSTORYSERVICE']._serialized_end=737
 # @@protoc_insertion_point(module_scope)

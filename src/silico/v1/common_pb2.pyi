@@ -73,11 +73,11 @@ class CriticSettings(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., use_model: _Optional[bool] = ..., check_coherence: _Optional[bool] = ..., min_coherence: _Optional[float] = ..., allow_fiction: _Optional[bool] = ..., language: _Optional[str] = ...) -> None: ...
 
 class Backstory(_message.Message):
-    __slots__ = ("id", "text", "seed", "tokens", "attempts", "accepted", "reason", "verdicts")
+    __slots__ = ("id", "text", "seed", "generated_tokens", "attempts", "accepted", "reason", "verdicts")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
-    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -85,12 +85,12 @@ class Backstory(_message.Message):
     id: str
     text: str
     seed: int
-    tokens: int
+    generated_tokens: int
     attempts: int
     accepted: bool
     reason: str
     verdicts: _containers.RepeatedCompositeFieldContainer[Verdict]
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., seed: _Optional[int] = ..., tokens: _Optional[int] = ..., attempts: _Optional[int] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., verdicts: _Optional[_Iterable[_Union[Verdict, _Mapping]]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., seed: _Optional[int] = ..., generated_tokens: _Optional[int] = ..., attempts: _Optional[int] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., verdicts: _Optional[_Iterable[_Union[Verdict, _Mapping]]] = ...) -> None: ...
 
 class Turn(_message.Message):
     __slots__ = ("question", "answer")

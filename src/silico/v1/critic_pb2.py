@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from silico.v1 import common_pb2 as silico_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16silico/v1/critic.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\xc4\x01\n\rReviewRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12 \n\x07\x65\x61rlier\x18\x02 \x03(\x0b\x32\x0f.silico.v1.Turn\x12\x11\n\tuse_model\x18\x03 \x01(\x08\x12\x14\n\x0c\x63heck_length\x18\x04 \x01(\x08\x12\x19\n\x11\x63ompletion_tokens\x18\x05 \x01(\x05\x12\x12\n\nmin_tokens\x18\x06 \x01(\x05\x12+\n\x08settings\x18\x07 \x01(\x0b\x32\x19.silico.v1.CriticSettings2G\n\rCriticService\x12\x36\n\x06Review\x12\x18.silico.v1.ReviewRequest\x1a\x12.silico.v1.Verdictb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16silico/v1/critic.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\xc1\x01\n\rReviewRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12 \n\x07\x65\x61rlier\x18\x02 \x03(\x0b\x32\x0f.silico.v1.Turn\x12\x14\n\x0c\x63heck_length\x18\x04 \x01(\x08\x12\x18\n\x10generated_tokens\x18\x05 \x01(\x05\x12\x12\n\nmin_tokens\x18\x06 \x01(\x05\x12+\n\x08settings\x18\x07 \x01(\x0b\x32\x19.silico.v1.CriticSettingsJ\x04\x08\x03\x10\x04R\tuse_model2G\n\rCriticService\x12\x36\n\x06Review\x12\x18.silico.v1.ReviewRequest\x1a\x12.silico.v1.Verdictb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'silico.v1.critic_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REVIEWREQUEST']._serialized_start=62
-  _globals['_REVIEWREQUEST']._serialized_end=258
-  _globals['_CRITICSERVICE']._serialized_start=260
-  _globals['_CRITICSERVICE']._serialized_end=331
+  _globals['_REVIEWREQUEST']._serialized_end=255
+  _globals['_CRITICSERVICE']._serialized_start=257
+  _globals['_CRITICSERVICE']._serialized_end=328
 # @@protoc_insertion_point(module_scope)

@@ -8,19 +8,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ReviewRequest(_message.Message):
-    __slots__ = ("text", "earlier", "use_model", "check_length", "completion_tokens", "min_tokens", "settings")
+    __slots__ = ("text", "earlier", "check_length", "generated_tokens", "min_tokens", "settings")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     EARLIER_FIELD_NUMBER: _ClassVar[int]
-    USE_MODEL_FIELD_NUMBER: _ClassVar[int]
     CHECK_LENGTH_FIELD_NUMBER: _ClassVar[int]
-    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MIN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     text: str
     earlier: _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]
-    use_model: bool
     check_length: bool
-    completion_tokens: int
+    generated_tokens: int
     min_tokens: int
     settings: _common_pb2.CriticSettings
-    def __init__(self, text: _Optional[str] = ..., earlier: _Optional[_Iterable[_Union[_common_pb2.Turn, _Mapping]]] = ..., use_model: _Optional[bool] = ..., check_length: _Optional[bool] = ..., completion_tokens: _Optional[int] = ..., min_tokens: _Optional[int] = ..., settings: _Optional[_Union[_common_pb2.CriticSettings, _Mapping]] = ...) -> None: ...
+    def __init__(self, text: _Optional[str] = ..., earlier: _Optional[_Iterable[_Union[_common_pb2.Turn, _Mapping]]] = ..., check_length: _Optional[bool] = ..., generated_tokens: _Optional[int] = ..., min_tokens: _Optional[int] = ..., settings: _Optional[_Union[_common_pb2.CriticSettings, _Mapping]] = ...) -> None: ...

@@ -10,22 +10,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkItem(_message.Message):
-    __slots__ = ("study_id", "stage", "unit_key", "backstory", "annotate", "survey", "critic")
+    __slots__ = ("study_id", "stage", "unit_key", "backstory", "demographics", "survey", "critic")
     STUDY_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     UNIT_KEY_FIELD_NUMBER: _ClassVar[int]
     BACKSTORY_FIELD_NUMBER: _ClassVar[int]
-    ANNOTATE_FIELD_NUMBER: _ClassVar[int]
+    DEMOGRAPHICS_FIELD_NUMBER: _ClassVar[int]
     SURVEY_FIELD_NUMBER: _ClassVar[int]
     CRITIC_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     stage: str
     unit_key: str
     backstory: _backstory_pb2.GenerateRequest
-    annotate: _demographics_pb2.AnnotateRequest
+    demographics: _demographics_pb2.AnnotateRequest
     survey: _survey_pb2.AnswerRequest
     critic: _critic_pb2.ReviewRequest
-    def __init__(self, study_id: _Optional[str] = ..., stage: _Optional[str] = ..., unit_key: _Optional[str] = ..., backstory: _Optional[_Union[_backstory_pb2.GenerateRequest, _Mapping]] = ..., annotate: _Optional[_Union[_demographics_pb2.AnnotateRequest, _Mapping]] = ..., survey: _Optional[_Union[_survey_pb2.AnswerRequest, _Mapping]] = ..., critic: _Optional[_Union[_critic_pb2.ReviewRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, study_id: _Optional[str] = ..., stage: _Optional[str] = ..., unit_key: _Optional[str] = ..., backstory: _Optional[_Union[_backstory_pb2.GenerateRequest, _Mapping]] = ..., demographics: _Optional[_Union[_demographics_pb2.AnnotateRequest, _Mapping]] = ..., survey: _Optional[_Union[_survey_pb2.AnswerRequest, _Mapping]] = ..., critic: _Optional[_Union[_critic_pb2.ReviewRequest, _Mapping]] = ...) -> None: ...
 
 class WorkDone(_message.Message):
     __slots__ = ("study_id", "stage", "unit_key", "ok", "error")

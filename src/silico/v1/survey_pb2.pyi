@@ -8,11 +8,11 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AnswerRequest(_message.Message):
-    __slots__ = ("context", "items", "orders", "mode", "seed", "index", "stage", "max_attempts", "min_compliance", "series")
+    __slots__ = ("context", "items", "orders", "estimator", "seed", "index", "stage", "max_attempts", "min_compliance", "series")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     ORDERS_FIELD_NUMBER: _ClassVar[int]
-    MODE_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATOR_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
@@ -22,14 +22,14 @@ class AnswerRequest(_message.Message):
     context: str
     items: _containers.RepeatedCompositeFieldContainer[_common_pb2.Item]
     orders: _containers.RepeatedScalarFieldContainer[str]
-    mode: str
+    estimator: str
     seed: int
     index: int
     stage: str
     max_attempts: int
     min_compliance: float
     series: bool
-    def __init__(self, context: _Optional[str] = ..., items: _Optional[_Iterable[_Union[_common_pb2.Item, _Mapping]]] = ..., orders: _Optional[_Iterable[str]] = ..., mode: _Optional[str] = ..., seed: _Optional[int] = ..., index: _Optional[int] = ..., stage: _Optional[str] = ..., max_attempts: _Optional[int] = ..., min_compliance: _Optional[float] = ..., series: _Optional[bool] = ...) -> None: ...
+    def __init__(self, context: _Optional[str] = ..., items: _Optional[_Iterable[_Union[_common_pb2.Item, _Mapping]]] = ..., orders: _Optional[_Iterable[str]] = ..., estimator: _Optional[str] = ..., seed: _Optional[int] = ..., index: _Optional[int] = ..., stage: _Optional[str] = ..., max_attempts: _Optional[int] = ..., min_compliance: _Optional[float] = ..., series: _Optional[bool] = ...) -> None: ...
 
 class AnswerResponse(_message.Message):
     __slots__ = ("answers",)

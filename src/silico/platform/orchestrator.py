@@ -1,0 +1,300 @@
+"""The distributed driver: a study's plan sent over Kafka, the store the source of truth.
+
+Each tick reads what the store holds, asks the plan (:mod:`silico.pipeline.units`)
+for the units still needed, sends the missing ones (again, if one has been
+missing for ``redeliver_after`` seconds, or after a resync), and advances when
+a stage is complete. Matching and the metrics are RPCs (:class:`Services`).
+The plan, the unit functions and the assembly are the in-process runner's,
+so with the same model responses a distributed study equals the in-process one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from silico.convert import message_from_doc
+from silico.core.data import SurveyData
+from silico.llm import Usage, UsageLedger
+from silico.pipeline.assemble import LOCAL, Services, finish, persona_categories, run_matchings
+from silico.pipeline.registry import PROGRESS, stage
+from silico.pipeline.result import Collected, StudyResult
+from silico.pipeline.runner import accepted_personas, load_humans
+from silico.pipeline.spec import StudySpec, parse_spec
+from silico.pipeline.stages import Backstory, backstory_params
+from silico.pipeline.units import (
+    RESPONSE_TYPES,
+    SurveyPlan,
+    Unit,
+    plan_backstories,
+    plan_demographics,
+    plan_survey,
+    read_demographics,
+    read_survey,
+)
+from silico.report import write_report
+from silico.runtime import metrics
+from silico.runtime.kafka import Producer
+from silico.store import Store, StoredStudy
+from silico.v1 import events_pb2
+
+log = logging.getLogger("silico.orchestrator")
+
+
+def _transient(e: BaseException) -> bool:
+    """Errors that pass when a restarted process comes back."""
+    import grpc
+    from kafka.errors import KafkaError
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(e, grpc.RpcError):
+        return e.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        )
+    return isinstance(e, (KafkaError, OperationalError, ConnectionError, TimeoutError))
+
+
+@dataclass
+class _Study:
+    """What one process knows of a study between ticks (all of it can be rebuilt from
+    the store: a restarted orchestrator only re-reads)."""
+
+    spec: StudySpec
+    humans: SurveyData
+    seconds: dict[str, float] = field(default_factory=dict)
+    started: dict[str, float] = field(default_factory=dict)
+    finished: set[str] = field(default_factory=set)
+    #: Typed stored results per stage, read once each.
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    backstories: list[Backstory] | None = None
+    personas: list[Backstory] | None = None
+    demographics: tuple[Any, Any] | None = None
+    # Matching is deterministic: computed once per process, not per tick.
+    matched: tuple[Any, Any] | None = None
+    survey: SurveyPlan | None = None
+
+
+class Orchestrator:
+    """Drives studies to completion.
+
+    Args:
+        store: the study store.
+        producer: Kafka producer for the stages' request topics.
+        services: where matching and the metrics run (the services' RPCs).
+        reports_dir: where each study's report folder is written.
+        redeliver_after: seconds before a unit with no stored result is sent again.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        producer: Producer,
+        services: Services = LOCAL,
+        reports_dir: Path | str = ".silico/reports",
+        redeliver_after: float = 120.0,
+    ) -> None:
+        self.store = store
+        self.producer = producer
+        self.services = services
+        self.reports_dir = Path(reports_dir)
+        self.redeliver_after = redeliver_after
+        self.wake = threading.Event()
+        self._sent: dict[tuple[str, str, str], float] = {}
+        self._studies: dict[str, _Study] = {}
+        self.progress: dict[str, dict[str, tuple[int, int]]] = {}
+        self.last_result: StudyResult | None = None
+
+    # -- loop ----------------------------------------------------------------
+
+    def run(self, stop: threading.Event, interval: float = 0.5) -> None:
+        while not stop.is_set():
+            active = self.store.list_studies(states=("queued", "running"), limit=1000)
+            for st in active:
+                self.tick(st.id)
+            self._export_metrics(active)
+            self.wake.wait(interval)
+            self.wake.clear()
+
+    def _export_metrics(self, active: list[StoredStudy]) -> None:
+        # States as listed before this round's ticks: a gauge may lag one round.
+        states = {"queued": 0, "running": 0}
+        units: dict[tuple[str, str], int] = {}
+        for st in active:
+            states[st.state] += 1
+            for name, (done, total) in self.progress.get(st.id, {}).items():
+                units[(name, "done")] = units.get((name, "done"), 0) + done
+                units[(name, "total")] = units.get((name, "total"), 0) + total
+        for state, n in states.items():
+            metrics.STUDIES_ACTIVE.labels(state).set(n)
+        for name in PROGRESS:
+            for kind in ("done", "total"):
+                metrics.STUDY_UNITS.labels(name, kind).set(units.get((name, kind), 0))
+
+    def tick(self, study_id: str) -> None:
+        st = self.store.get_study(study_id)
+        if st.state not in ("queued", "running"):
+            return
+        try:
+            s = self._studies.get(study_id)
+            if s is None:
+                spec = parse_spec(yaml.safe_load(st.spec_yaml))
+                s = self._studies[study_id] = _Study(spec, load_humans(spec))
+            if st.state == "queued":
+                self.store.set_state(study_id, "running", stage="backstory")
+            self._advance(study_id, s)
+        except Exception as e:
+            if _transient(e):
+                # A service, the broker or the store is briefly unreachable
+                # (restarting, rescheduled): the next tick tries again.
+                log.warning("study %s waits: %s: %s", study_id, type(e).__name__, e)
+                self._sent.clear()
+                return
+            log.exception("study %s failed", study_id)
+            self._fail(study_id, f"{type(e).__name__}: {e}")
+
+    def resync(self) -> None:
+        """Forget what was sent: the next tick sends every missing unit again."""
+        self._sent.clear()
+        self.wake.set()
+
+    def unit_failed(self, done: events_pb2.WorkDone) -> None:
+        """A worker announced a unit that can never succeed: its study fails, naming it."""
+        st = self.store.get_study(done.study_id)
+        if st.state in ("queued", "running"):
+            self._fail(done.study_id, f"{done.stage} unit {done.unit_key}: {done.error}")
+
+    def _fail(self, study_id: str, error: str) -> None:
+        self.store.set_state(study_id, "failed", error=error)
+        metrics.STUDIES.labels("failed").inc()
+        self._studies.pop(study_id, None)
+
+    # -- the plan, stage by stage ----------------------------------------------
+
+    def _advance(self, study_id: str, s: _Study) -> None:
+        if s.backstories is None:
+            s.backstories = self._backstories(study_id, s)
+            if s.backstories is None:
+                return
+            s.personas = accepted_personas(s.spec, s.backstories)
+        personas = s.personas or []
+        if s.demographics is None:
+            got = self._collect(study_id, s, plan_demographics(s.spec, personas))
+            if got is None:
+                return
+            s.demographics = read_demographics(s.spec, len(personas), got)
+        fine, demo_comp = s.demographics
+        if s.matched is None:
+            self.store.set_stage(study_id, "matching")
+            coarse = persona_categories(s.spec, s.humans, fine)
+            s.matched = run_matchings(s.spec, s.humans, coarse, self.services)
+            self._progress(study_id, s, "matching", 1, 1)
+        if s.survey is None:
+            s.survey = plan_survey(s.spec, s.humans, personas, fine)
+        got = self._collect(study_id, s, s.survey.units)
+        if got is None:
+            return
+        answers = read_survey(s.spec, s.humans, len(personas), s.survey, got)
+        matchings, diags = s.matched
+        self.store.set_stage(study_id, "metrics")
+        c = Collected(
+            s.spec,
+            s.humans,
+            s.backstories,
+            fine,
+            demo_comp,
+            matchings,
+            dict(diags),
+            answers,
+            dict(s.seconds),
+        )
+        self._complete(study_id, s, finish(c, self.services))
+
+    def _backstories(self, study_id: str, s: _Study) -> list[Backstory] | None:
+        plan = plan_backstories(
+            s.spec, self._typed(study_id, s, "backstory"), self._typed(study_id, s, "critic")
+        )
+        self._progress(study_id, s, "backstory", len(plan.done), plan.count)
+        for u in plan.units:
+            self._send(study_id, u)
+        return plan.backstories() if plan.complete else None
+
+    def _collect(self, study_id: str, s: _Study, units: list[Unit]) -> dict[str, Any] | None:
+        """The typed results of ``units`` (all of one stage), or None after sending the
+        missing ones."""
+        name = units[0].stage if units else "survey"
+        have = self.store.result_keys(study_id, name)
+        missing = [u for u in units if u.key not in have]
+        self._progress(study_id, s, name, len(units) - len(missing), len(units))
+        if missing:
+            self.store.set_stage(study_id, name)
+            for u in missing:
+                self._send(study_id, u)
+            return None
+        return self._typed(study_id, s, name)
+
+    def _typed(self, study_id: str, s: _Study, name: str) -> dict[str, Any]:
+        """A stage's stored results as response messages (only new keys are read)."""
+        cached = s.results.setdefault(name, {})
+        for key in self.store.result_keys(study_id, name) - cached.keys():
+            doc = self.store.get_result(study_id, name, key)
+            cached[key] = message_from_doc(doc, RESPONSE_TYPES[name])
+        return cached
+
+    def _send(self, study_id: str, u: Unit) -> None:
+        k = (study_id, u.stage, u.key)
+        now = time.time()
+        if now - self._sent.get(k, -1e18) < self.redeliver_after:
+            return
+        item = events_pb2.WorkItem(study_id=study_id, stage=u.stage, unit_key=u.key)
+        getattr(item, u.stage).CopyFrom(u.request)
+        self.producer.send(
+            stage(u.stage).requests_topic, f"{study_id}|{u.key}", item.SerializeToString()
+        )
+        self._sent[k] = now
+
+    def _progress(self, study_id: str, s: _Study, name: str, done: int, total: int) -> None:
+        self.progress.setdefault(study_id, {})[name] = (done, total)
+        if name in s.finished:
+            return  # a finished stage's time is final; ticks keep reporting it
+        now = time.time()
+        s.started.setdefault(name, now)
+        s.seconds[name] = now - s.started[name]
+        if done >= total:
+            s.finished.add(name)
+
+    def _complete(self, study_id: str, s: _Study, result: StudyResult) -> None:
+        ledger = UsageLedger()
+        for name, u in self.store.usage(study_id).items():
+            ledger.record(name, Usage(u["calls"], u["prompt"], u["cached"], u["generated"]))
+        report = write_report(result, self.reports_dir / study_id, ledger)
+        self.store.put_result(
+            study_id, "metrics", "report", {**report.doc, "report_dir": str(report.path)}
+        )
+        self._library(result)
+        self._progress(study_id, s, "metrics", 1, 1)
+        self.store.set_state(study_id, "succeeded", stage="done")
+        metrics.STUDIES.labels("succeeded").inc()
+        self.last_result = result
+        self._studies.pop(study_id, None)
+
+    def _library(self, result: StudyResult) -> None:
+        """The accepted backstories, in full (truncation is this study's ablation only)."""
+        bs = result.spec.backstories
+        params = backstory_params(
+            bs.max_tokens,
+            bs.temperature,
+            bs.top_p,
+            bs.variant,
+            bs.prompt_format,
+            bs.repetition_penalty,
+        )
+        for b in result.accepted():
+            self.store.put_backstory(b.id, b.text, result.spec.model.name, params, b.seed, b.tokens)

@@ -1,0 +1,142 @@
+"""The one way a Silico service process runs: settings, its gRPC server, its Kafka
+worker when its stage is queued, the orchestrator when it is the study service,
+a metrics port, and a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from prometheus_client import start_http_server
+
+from silico.pipeline.registry import BY_NAME
+from silico.pipeline.work import Models, do_unit
+from silico.runtime import kafka as k
+from silico.runtime import logs
+from silico.runtime.app import (
+    announce,
+    channel,
+    make_critic_lm,
+    make_lm,
+    open_store,
+    unit_handler,
+)
+from silico.runtime.grpc_server import Tls, serve, wait_for_shutdown
+from silico.runtime.settings import ServiceSettings
+
+#: Units a worker handles at once, by stage, unless SILICO_WORKER_CONCURRENCY says.
+#: A demographics unit sends one prompt per trait over one backstory prefix and a
+#: survey unit one per item and order: a few units at a time keep the model
+#: server's prefix batches whole.
+WORKER_CONCURRENCY = {"demographics": 4, "survey": 2}
+
+
+@dataclass
+class Context:
+    """What a servicer is built from."""
+
+    settings: ServiceSettings
+    models: Models | None = None
+    studies: Any = None
+
+
+def _models(name: str, settings: ServiceSettings) -> Models | None:
+    spec = BY_NAME.get(name)
+    if spec is None or not spec.role or not settings.model_url:
+        return None
+    # The backstory stage reviews interview answers inside its unit, with the
+    # critic role's model.
+    critic = make_critic_lm(settings) if name == "backstory" else None
+    return Models(make_lm(settings), critic)
+
+
+def _adder(name: str) -> Callable[[Any, grpc.Server], None]:
+    service = BY_NAME[name].service if name in BY_NAME else "StudyService"
+    module = importlib.import_module(f"silico.v1.{name}_pb2_grpc")
+    return getattr(module, f"add_{service}Servicer_to_server")  # type: ignore[no-any-return]
+
+
+def run_service(name: str, servicer: Callable[[Context], Any]) -> int:
+    """Run service ``name`` (a registry stage, or ``"study"``) until SIGTERM."""
+    settings = ServiceSettings()
+    log = logs.setup(name, settings.log_level)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.grpc_host)
+    tls = None
+    if settings.tls_cert or settings.tls_key:
+        tls = Tls(settings.tls_cert, settings.tls_key, settings.tls_ca or None)
+    ctx = Context(settings, _models(name, settings))
+    stop = threading.Event()
+    background: list[Callable[[], None]] = []
+    if name == "study":
+        background = _study(ctx, stop)
+    service = BY_NAME[name].service if name in BY_NAME else "StudyService"
+    served = serve(
+        lambda s: _adder(name)(servicer(ctx), s),
+        [f"silico.v1.{service}"],
+        settings.grpc_port,
+        settings.grpc_host,
+        tls=tls,
+        probe_port=settings.probe_port,
+    )
+    log.info("serving silico.v1.%s on %s:%d", service, settings.grpc_host, served.port)
+    stage = BY_NAME.get(name)
+    if stage is not None and stage.queued and settings.kafka:
+        background.append(_worker(name, ctx, stop))
+        log.info("worker consuming %s", stage.requests_topic)
+    threads = [threading.Thread(target=f, name=f"{name}-{i}") for i, f in enumerate(background)]
+    for t in threads:
+        t.start()
+    wait_for_shutdown(served, on_stop=stop.set)
+    for t in threads:
+        t.join(timeout=30)
+    return 0
+
+
+def _worker(name: str, ctx: Context, stop: threading.Event) -> Callable[[], None]:
+    s = ctx.settings
+    k.ensure_topics(s.kafka, k.all_topics())
+    models = ctx.models or Models(None)
+    handle = unit_handler(name, open_store(s), lambda req: do_unit(name, models, req), models.lm)
+    concurrency = (
+        s.worker_concurrency
+        if "worker_concurrency" in s.model_fields_set
+        else WORKER_CONCURRENCY.get(name, s.worker_concurrency)
+    )
+
+    return lambda: k.run_worker(
+        name, s.kafka, handle, announce(name), stop, concurrency=concurrency
+    )
+
+
+def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
+    """The study service's orchestrator and result listener (and its API logic)."""
+    from silico.platform.listener import listen
+    from silico.platform.orchestrator import Orchestrator
+    from silico.platform.stage_clients import remote_services
+    from silico.platform.studies import Studies
+    from silico.platform.tenancy import Tenancy
+
+    s = ctx.settings
+    store = open_store(s)
+    k.ensure_topics(s.kafka, k.all_topics())
+    orch = Orchestrator(
+        store,
+        k.Producer(s.kafka),
+        remote_services(channel(s.matching_addr, s), channel(s.metrics_addr, s)),
+        Path(s.reports_dir),
+        s.redeliver_after_s,
+    )
+    tenancy = Tenancy(
+        store,
+        auth=s.auth,
+        data_root=s.data_root or None,
+        public_data=[p for p in s.public_data.split(":") if p],
+    )
+    ctx.studies = Studies(store, orch, tenancy)
+    return [lambda: listen(s.kafka, orch, stop), lambda: orch.run(stop)]

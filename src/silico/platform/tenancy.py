@@ -1,0 +1,74 @@
+"""Who may call the study API, which data a study may read, and how much it may ask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from silico.runtime.grpc_server import PermissionDeniedError, QuotaError, UnauthenticatedError
+from silico.store import Store, Tenant
+
+#: The one tenant of a deployment without auth.
+OPEN = Tenant("default", 1 << 30, 1 << 30, 1 << 30)
+
+
+class Tenancy:
+    """With ``auth`` on, every call must carry ``authorization: Bearer <token>`` of a
+    tenant, and a study may read human data only under ``data_root/<tenant>/`` or a
+    ``public_data`` folder."""
+
+    def __init__(
+        self,
+        store: Store,
+        auth: bool = False,
+        data_root: str | Path | None = None,
+        public_data: Iterable[str | Path] = (),
+    ) -> None:
+        self.store = store
+        self.auth = auth
+        self.data_root = Path(data_root).resolve() if data_root else None
+        self.public_data = [Path(p).resolve() for p in public_data]
+
+    def tenant(self, metadata: Mapping[str, str]) -> Tenant:
+        if not self.auth:
+            return OPEN
+        header = metadata.get("authorization", "")
+        if not header.startswith("Bearer "):
+            raise UnauthenticatedError(
+                "missing API token: send metadata 'authorization: Bearer <token>' "
+                "(silico --token, SILICO_TOKEN or the config file)"
+            )
+        tenant = self.store.tenant_for_token(header[len("Bearer ") :].strip())
+        if tenant is None:
+            raise UnauthenticatedError("invalid API token")
+        return tenant
+
+    def check_data(self, tenant: Tenant, spec: Any) -> None:
+        if not self.auth:
+            return
+        roots = list(self.public_data)
+        if self.data_root is not None:
+            roots.append(self.data_root / tenant.id)
+        for field in ("csv", "codebook"):
+            p = Path(getattr(spec.data, field)).resolve()
+            if not any(p.is_relative_to(r) for r in roots):
+                raise PermissionDeniedError(
+                    f"data.{field}: {p.name} is outside this tenant's data folders"
+                )
+
+    def check_quota(self, tenant: Tenant, spec: Any, n_humans: int) -> None:
+        if spec.backstories.count > tenant.max_backstories:
+            raise QuotaError(
+                f"backstories.count {spec.backstories.count} exceeds this tenant's "
+                f"limit of {tenant.max_backstories}"
+            )
+        if n_humans > tenant.max_humans:
+            raise QuotaError(
+                f"data: {n_humans} respondents exceed this tenant's limit of {tenant.max_humans}"
+            )
+        if self.store.count_active(tenant.id) >= tenant.max_active_studies:
+            raise QuotaError(
+                f"{tenant.max_active_studies} studies are already queued or running "
+                "(this tenant's limit); wait for one to finish or cancel one"
+            )
