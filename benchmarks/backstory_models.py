@@ -107,7 +107,7 @@ def run(count: int, max_tokens: int, log_dir: Path, only: str | None) -> list[di
                             "good_share": good / count,
                             "seconds": round(seconds, 1),
                             "seconds_per_good": round(seconds / good, 1) if good else None,
-                            "mean_tokens": sum(b.tokens for b in stories) / count,
+                            "mean_tokens": sum(b.generated_tokens for b in stories) / count,
                             "reasons": dict(Counter(v.reason for v in verdicts if not v.accepted)),
                             **diversity([b.text for b in stories]),
                             "texts": [b.text for b in stories],

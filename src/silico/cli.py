@@ -73,7 +73,7 @@ def _plan(spec: Any) -> dict[str, Any]:
     bs = spec.backstories
     traits = spec.traits()
     n_items = len(spec.questionnaire.items)
-    orders = len(spec.answers.orders)
+    orders = len(spec.survey.orders)
     baselines = [c for c in spec.conditioning if c != "anthology"]
     anthology = "anthology" in spec.conditioning
     story = bs.max_tokens * 0.9  # most stories run close to the cap
@@ -97,7 +97,7 @@ def _plan(spec: Any) -> dict[str, Any]:
     # per answer (or per demographic sample) in a seeded order (retries not counted).
     demo = spec.demographics
     per_trait = len(demo.orders) if demo.estimator == "logprob" else demo.samples
-    per_answer = orders if spec.answers.estimator == "logprob" else 1
+    per_answer = orders if spec.survey.estimator == "logprob" else 1
     annotate_prompts = bs.count * len(traits) * per_trait
     survey_prompts = (bs.count if anthology else 0) * n_items * per_answer
     baseline_prompts = len(baselines) * humans.n * n_items * per_answer
@@ -109,7 +109,7 @@ def _plan(spec: Any) -> dict[str, Any]:
         variants = sum(len(KIND_PERSPECTIVES[it.kind]) for it in spec.higher_order.items)
         survey_prompts += bs.count * variants * per_answer
     sampled = (annotate_prompts if demo.estimator == "sampled" else 0) + (
-        survey_prompts + baseline_prompts if spec.answers.estimator == "sampled" else 0
+        survey_prompts + baseline_prompts if spec.survey.estimator == "sampled" else 0
     )
     gen_tokens += sampled * 16  # a sampled answer is at most 16 tokens
     # The backstory is prefilled once per persona and reused for its questions.

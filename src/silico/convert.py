@@ -41,7 +41,7 @@ def backstory_to_proto(b: Backstory) -> common_pb2.Backstory:
         id=b.id,
         text=b.text,
         seed=b.seed,
-        generated_tokens=b.tokens,
+        generated_tokens=b.generated_tokens,
         attempts=b.attempts,
         accepted=b.accepted,
         reason=b.reason,

@@ -251,7 +251,7 @@ def _registered_metrics() -> set[str]:
     import services.modelserver.server  # noqa: F401
     import silico.runtime.grpc_server  # noqa: F401
     import silico.runtime.kafka  # noqa: F401
-    import silico.runtime.metrics  # noqa: F401
+    import silico.runtime.telemetry  # noqa: F401
 
     suffixes = {
         "counter": ("_total",),

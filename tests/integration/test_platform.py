@@ -58,7 +58,7 @@ def test_every_service_is_healthy_and_reflects(stack):
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
     for name, port in stack.ports.items():
-        if name.endswith("_metrics"):
+        if name.endswith("_telemetry"):
             continue
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             r = health_pb2_grpc.HealthStub(ch).Check(
@@ -204,7 +204,7 @@ def _scrape(stack, service: str) -> dict[str, float]:
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = httpx.get(f"http://127.0.0.1:{stack.ports[service + '_metrics']}/metrics").text
+    text = httpx.get(f"http://127.0.0.1:{stack.ports[service + '_telemetry']}/metrics").text
     out: dict[str, float] = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:

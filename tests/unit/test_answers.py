@@ -146,9 +146,9 @@ def test_run_study_on_a_scripted_model_reports_dropped_answers(tmp_path):
 def test_procedure_preset_sets_the_official_settings_under_the_specs_own():
     raw = yaml.safe_load((REPO / "pipelines/studies/tiny.yaml").read_text())
     raw["procedure"] = "anthology-2024"
-    raw["answers"] = {"max_attempts": 7}
+    raw["survey"] = {"max_attempts": 7}
     spec = parse_spec(raw, REPO / "pipelines/studies")
-    assert spec.answers.estimator == "sampled" and spec.answers.max_attempts == 7
+    assert spec.survey.estimator == "sampled" and spec.survey.max_attempts == 7
     assert spec.demographics.estimator == "sampled" and spec.demographics.samples == 40
     # The spec's own demographic orders survive the preset.
     assert spec.demographics.orders == ["identity", "reversed"]
@@ -156,7 +156,7 @@ def test_procedure_preset_sets_the_official_settings_under_the_specs_own():
     assert spec.evaluation.split_half_iterations == 5  # the spec's own
     assert spec.backstories.citizen_preamble and spec.backstories.max_tokens == 64
     silico = parse_spec(yaml.safe_load((REPO / "pipelines/studies/tiny.yaml").read_text()))
-    assert silico.procedure == "silico" and silico.answers.estimator == "logprob"
+    assert silico.procedure == "silico" and silico.survey.estimator == "logprob"
 
 
 def test_preset_metric_functions_equal_the_official_definitions():
@@ -230,3 +230,15 @@ def test_the_first_interview_answer_is_judged_as_an_interview_answer():
     )
     assert critic_verdict(None, text, (), interview=True).accepted
     assert critic_verdict(None, text).reason == "no_life_fact"
+
+
+def test_a_spec_in_the_older_words_still_parses_and_its_own_settings_win():
+    # `answers` was the survey section's name and `mode` its estimator's.
+    raw = yaml.safe_load((REPO / "pipelines/studies/tiny.yaml").read_text())
+    raw["answers"] = {**raw.pop("survey"), "mode": "sampled", "max_attempts": 9}
+    spec = parse_spec(raw, REPO / "pipelines/studies")
+    assert spec.survey.estimator == "sampled" and spec.survey.max_attempts == 9
+    raw["procedure"] = "anthology-2024"
+    raw["answers"]["mode"] = "logprob"
+    spec = parse_spec(raw, REPO / "pipelines/studies")
+    assert spec.survey.estimator == "logprob" and spec.survey.max_attempts == 9

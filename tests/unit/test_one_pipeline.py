@@ -101,7 +101,7 @@ def test_survey_plan_has_one_unit_per_persona_respondent_and_partisan():
     assert len(keys) == len(set(keys))
     assert keys[:5] == [f"anthology/{k}" for k in range(5)]
     assert sum(k.startswith("qa/") for k in keys) == humans.n
-    assert all(u.request.estimator == spec.answers.estimator for u in plan.units)
+    assert all(u.request.estimator == spec.survey.estimator for u in plan.units)
     ho = [k for k in keys if k.startswith("higher_order/")]
     assert len(ho) == len(plan.higher_order_units)
     demo = plan_demographics(spec, personas)

@@ -116,7 +116,7 @@ def test_schema_documents_every_section():
         "questionnaire",
         "backstories",
         "matching",
-        "answers",
+        "survey",
         "model",
         "evaluation",
     } <= set(schema["properties"])
@@ -156,7 +156,7 @@ def test_parser_never_crashes_on_arbitrary_documents(doc):
             "questionnaire",
             "backstories",
             "matching",
-            "answers",
+            "survey",
             "model",
             "evaluation",
             "critic",

@@ -16,16 +16,16 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from silico.local.procs import REPO, ModelServerProc, Proc, free_port, start_model_server
+from silico.pipeline.registry import BY_NAME, STAGES
 
-#: Start order: services others call come first.
-SERVICES = ("matching", "metrics", "critic", "backstory", "demographics", "survey", "study")
+#: Start order: services others call come first (matching and metrics, called by the
+#: study service), then the stage workers, then the study service.
+SERVICES = (
+    *sorted((s.module for s in STAGES), key=lambda m: BY_NAME[m].queued),
+    "study",
+)
 GRPC_NAMES = {
-    "matching": "silico.v1.MatchingService",
-    "metrics": "silico.v1.MetricsService",
-    "critic": "silico.v1.CriticService",
-    "backstory": "silico.v1.BackstoryService",
-    "demographics": "silico.v1.DemographicsService",
-    "survey": "silico.v1.SurveyService",
+    **{s.module: f"silico.v1.{s.service}" for s in STAGES},
     "study": "silico.v1.StudyService",
 }
 
@@ -103,7 +103,7 @@ class Stack:
             **os.environ,
             **self.env,
             "SILICO_GRPC_PORT": str(self.ports[name]),
-            "SILICO_METRICS_PORT": str(self.ports[f"{name}_metrics"]),
+            "SILICO_TELEMETRY_PORT": str(self.ports[f"{name}_telemetry"]),
             "PYTHONUNBUFFERED": "1",
         }
         proc = subprocess.Popen(
@@ -184,7 +184,7 @@ def up(
         ports: dict[str, int] = {}
         for name in SERVICES:
             ports[name] = study_port if (name == "study" and study_port) else free_port()
-            ports[f"{name}_metrics"] = free_port()
+            ports[f"{name}_telemetry"] = free_port()
         env = {
             "SILICO_KAFKA": f"127.0.0.1:{broker.port}",
             "SILICO_MODEL_URL": model_url,

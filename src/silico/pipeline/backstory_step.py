@@ -26,7 +26,7 @@ class Candidate:
     id: str
     text: str
     seed: int
-    tokens: int
+    generated_tokens: int
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def backstory_step(
                 cand.id,
                 cand.text,
                 cand.seed,
-                cand.tokens,
+                cand.generated_tokens,
                 a + 1,
                 v.accepted,
                 v.reason,

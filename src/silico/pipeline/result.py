@@ -83,7 +83,7 @@ class StudyResult:
                 "accepted": [b.accepted for b in self.backstories],
                 "reason": [b.reason for b in self.backstories],
                 "attempts": [b.attempts for b in self.backstories],
-                "tokens": [b.tokens for b in self.backstories],
+                "generated_tokens": [b.generated_tokens for b in self.backstories],
                 "backstory": [b.text for b in self.backstories],
             }
         )

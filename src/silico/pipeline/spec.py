@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from silico.core.data import PROFILES, TraitColumn
@@ -190,11 +190,11 @@ class MatchingSpec(_Strict):
         return self
 
 
-class AnswersSpec(_Strict):
+class SurveySpec(_Strict):
+    """How the survey stage answers (the section was called ``answers`` before)."""
+
     estimator: Literal["logprob", "sampled"] = Field(
         "logprob",
-        # `mode` was this field's name before it took the demographics' word.
-        validation_alias=AliasChoices("estimator", "mode"),
         description="How an answer distribution is estimated: option-letter logprobs, or "
         "sampled completions parsed to options (the released code's procedure).",
     )
@@ -387,7 +387,7 @@ ANTHOLOGY_2024: dict[str, dict[str, Any]] = {
     },
     "demographics": {"estimator": "sampled", "samples": 40},
     "matching": {"hungarian_objective": "raw"},
-    "answers": {
+    "survey": {
         "estimator": "sampled",
         "orders": ["identity", "reversed"],
         "max_attempts": 100,
@@ -399,16 +399,26 @@ ANTHOLOGY_2024: dict[str, dict[str, Any]] = {
 PROCEDURES = ("silico", "anthology-2024")
 
 
+def _renamed(raw: dict[str, Any]) -> dict[str, Any]:
+    """A spec written with the older names (``answers``, ``answers.mode``) in today's,
+    so that the user's own settings still win over a procedure's preset."""
+    out = dict(raw)
+    if "answers" in out and "survey" not in out:
+        out["survey"] = out.pop("answers")
+    sv = out.get("survey")
+    if isinstance(sv, dict) and "mode" in sv and "estimator" not in sv:
+        out["survey"] = {("estimator" if k == "mode" else k): v for k, v in sv.items()}
+    return out
+
+
 def apply_procedure(raw: dict[str, Any]) -> dict[str, Any]:
     """The spec document with its procedure's settings under the ones it sets itself."""
+    raw = _renamed(raw)
     if raw.get("procedure", "silico") != "anthology-2024":
         return raw
     out = dict(raw)
     for section, preset in ANTHOLOGY_2024.items():
         own = raw.get(section)
-        if isinstance(own, dict) and section == "answers" and "mode" in own:
-            # The field's old name: the user's own setting must still win over the preset.
-            own = {("estimator" if k == "mode" else k): v for k, v in own.items()}
         if own is None or isinstance(own, dict):
             out[section] = {**preset, **(own or {})}
     return out
@@ -434,7 +444,10 @@ class StudySpec(_Strict):
     conditioning: Annotated[
         list[Literal["anthology", "qa", "bio", "portray"]], Field(min_length=1)
     ] = Field(default_factory=lambda: list(CONDITIONING_METHODS))
-    answers: AnswersSpec = AnswersSpec()
+    survey: SurveySpec = Field(
+        default_factory=SurveySpec,
+        description="How the survey stage answers the questionnaire (formerly `answers`).",
+    )
     model: ModelSpec = ModelSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     higher_order: HigherOrderSpec | None = Field(

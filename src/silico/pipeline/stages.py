@@ -85,7 +85,8 @@ class Backstory:
     id: str
     text: str
     seed: int
-    tokens: int
+    #: Tokens the model generated for it (all answers of an interview).
+    generated_tokens: int
     attempts: int
     accepted: bool
     reason: str = ""
@@ -182,7 +183,7 @@ def critic_verdict(
 def judge_candidate(
     critic: LanguageModel | None,
     text: str,
-    completion_tokens: int,
+    generated_tokens: int,
     min_tokens: int,
     settings: CriticSettings | bool = True,
 ) -> Verdict:
@@ -192,8 +193,8 @@ def judge_candidate(
     ``settings=True`` / ``False`` is the older switch: critic on (model verdict
     when a model is given) or off.
     """
-    if completion_tokens <= min_tokens or len(text.split()) < 10:
-        return Verdict(False, "too_short", f"{completion_tokens} tokens")
+    if generated_tokens <= min_tokens or len(text.split()) < 10:
+        return Verdict(False, "too_short", f"{generated_tokens} tokens")
     if isinstance(settings, bool):
         settings = CriticSettings(enabled=settings, use_model=critic is not None)
     if settings.enabled:
@@ -627,7 +628,7 @@ def sample_candidate(
     citizen_preamble: bool = False,
     repetition_penalty: float = 1.0,
 ) -> tuple[str, int, int, str]:
-    """One persona's attempt, alone: ``(text, completion_tokens, seed, backstory_id)``.
+    """One persona's attempt, alone: ``(text, generated_tokens, seed, backstory_id)``.
 
     Attempt ``a`` of persona ``i`` samples with seed ``derive_seed(study_seed,
     "backstory", i, a)``: any persona can be regenerated alone.

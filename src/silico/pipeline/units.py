@@ -200,7 +200,7 @@ def plan_backstories(
                 text=step.candidate.text,
                 settings=settings.critic,
                 check_length=True,
-                generated_tokens=step.candidate.tokens,
+                generated_tokens=step.candidate.generated_tokens,
                 min_tokens=bs.min_tokens,
             )
             units.append(Unit("critic", attempt_key(i, step.attempt), req))
@@ -263,7 +263,7 @@ def plan_survey(
     personas: Sequence[Backstory],
     traits: Mapping[str, np.ndarray],
 ) -> SurveyPlan:
-    a = spec.answers
+    a = spec.survey
 
     def unit(method: str, idx: int, context: str, items: Sequence[Any]) -> Unit:
         req = survey_pb2.AnswerRequest(

@@ -90,7 +90,7 @@ def generate(models: Models, req: backstory_pb2.GenerateRequest) -> backstory_pb
         )
         return backstory_pb2.GenerateResponse(
             text=b.text,
-            generated_tokens=b.tokens,
+            generated_tokens=b.generated_tokens,
             seed=b.seed,
             backstory_id=b.id,
             interview=backstory_to_proto(b),

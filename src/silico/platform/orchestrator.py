@@ -39,7 +39,7 @@ from silico.pipeline.units import (
     read_survey,
 )
 from silico.report import write_report
-from silico.runtime import metrics
+from silico.runtime import telemetry
 from silico.runtime.kafka import Producer
 from silico.store import Store, StoredStudy
 from silico.v1 import events_pb2
@@ -119,11 +119,11 @@ class Orchestrator:
             active = self.store.list_studies(states=("queued", "running"), limit=1000)
             for st in active:
                 self.tick(st.id)
-            self._export_metrics(active)
+            self._export_telemetry(active)
             self.wake.wait(interval)
             self.wake.clear()
 
-    def _export_metrics(self, active: list[StoredStudy]) -> None:
+    def _export_telemetry(self, active: list[StoredStudy]) -> None:
         # States as listed before this round's ticks: a gauge may lag one round.
         states = {"queued": 0, "running": 0}
         units: dict[tuple[str, str], int] = {}
@@ -133,10 +133,10 @@ class Orchestrator:
                 units[(name, "done")] = units.get((name, "done"), 0) + done
                 units[(name, "total")] = units.get((name, "total"), 0) + total
         for state, n in states.items():
-            metrics.STUDIES_ACTIVE.labels(state).set(n)
+            telemetry.STUDIES_ACTIVE.labels(state).set(n)
         for name in PROGRESS:
             for kind in ("done", "total"):
-                metrics.STUDY_UNITS.labels(name, kind).set(units.get((name, kind), 0))
+                telemetry.STUDY_UNITS.labels(name, kind).set(units.get((name, kind), 0))
 
     def tick(self, study_id: str) -> None:
         st = self.store.get_study(study_id)
@@ -173,7 +173,7 @@ class Orchestrator:
 
     def _fail(self, study_id: str, error: str) -> None:
         self.store.set_state(study_id, "failed", error=error)
-        metrics.STUDIES.labels("failed").inc()
+        telemetry.STUDIES.labels("failed").inc()
         self._studies.pop(study_id, None)
 
     # -- the plan, stage by stage ----------------------------------------------
@@ -281,7 +281,7 @@ class Orchestrator:
         self._library(result)
         self._progress(study_id, s, "metrics", 1, 1)
         self.store.set_state(study_id, "succeeded", stage="done")
-        metrics.STUDIES.labels("succeeded").inc()
+        telemetry.STUDIES.labels("succeeded").inc()
         self.last_result = result
         self._studies.pop(study_id, None)
 
@@ -297,4 +297,4 @@ class Orchestrator:
             bs.repetition_penalty,
         )
         for b in result.accepted():
-            self.store.put_backstory(b.id, b.text, result.spec.model.name, params, b.seed, b.tokens)
+            self.store.put_backstory(b.id, b.text, result.spec.model.name, params, b.seed, b.generated_tokens)

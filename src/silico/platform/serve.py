@@ -65,8 +65,8 @@ def run_service(name: str, servicer: Callable[[Context], Any]) -> int:
     """Run service ``name`` (a registry stage, or ``"study"``) until SIGTERM."""
     settings = ServiceSettings()
     log = logs.setup(name, settings.log_level)
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.grpc_host)
+    if settings.telemetry_port:
+        start_http_server(settings.telemetry_port, addr=settings.grpc_host)
     tls = None
     if settings.tls_cert or settings.tls_key:
         tls = Tls(settings.tls_cert, settings.tls_key, settings.tls_ca or None)

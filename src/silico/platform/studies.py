@@ -18,7 +18,7 @@ from silico.pipeline.runner import load_humans
 from silico.pipeline.spec import parse_spec
 from silico.platform.orchestrator import Orchestrator
 from silico.platform.tenancy import Tenancy
-from silico.runtime import metrics
+from silico.runtime import telemetry
 from silico.store import Store, StoredStudy, Tenant
 from silico.v1 import common_pb2, study_pb2
 
@@ -96,7 +96,7 @@ class Studies:
         before = self.get(sid, tenant)
         st = self.store.set_state(before.id, "cancelled", error="cancelled by request")
         if before.state != st.state:
-            metrics.STUDIES.labels("cancelled").inc()
+            telemetry.STUDIES.labels("cancelled").inc()
         return st
 
     def watch(

@@ -95,7 +95,7 @@ def metrics_document(
             "compliance": {
                 "demographics": r.diagnostics["demographics_compliance"],
                 "survey": r.diagnostics["survey_compliance"],
-                "min_compliance": r.spec.answers.min_compliance,
+                "min_compliance": r.spec.survey.min_compliance,
             },
             "dropped_answers": r.diagnostics.get("dropped_answers", {}),
             "answer_attempts": r.diagnostics.get("answer_attempts", {}),
@@ -316,12 +316,12 @@ pre{{white-space:pre-wrap;background:#fafafa;padding:8px;font-size:12px}}.note{{
 <p>{html.escape(r.spec.description)}</p>
 <p><b>{doc["n_humans"]}</b> human respondents, <b>{doc["n_personas"]}</b> personas accepted of {doc["n_backstories"]} backstories
 (critic acceptance {critic["acceptance_rate"]:.1%}), {len(doc["items"])} items, model <code>{html.escape(r.spec.model.name)}</code>,
-answers by {html.escape(r.spec.answers.estimator)} over option orders {", ".join(r.spec.answers.orders)}, seed {r.spec.seed}.
+answers by {html.escape(r.spec.survey.estimator)} over option orders {", ".join(r.spec.survey.orders)}, seed {r.spec.seed}.
 Intervals: {r.spec.evaluation.level:.0%} {html.escape(r.diagnostics.get("bootstrap_method", "bootstrap"))}
 ({r.spec.evaluation.bootstrap} replicates).
 Lower bound: mean over {r.spec.evaluation.split_half_iterations} random splits of the humans into halves of
 <b>{sh.get("half_size", r.humans.n // 2)}</b> respondents, with a {r.spec.evaluation.level:.0%} interval for that mean.
-Non-compliant answers (letter mass below {r.spec.answers.min_compliance:g} in every option order, or no parsable
+Non-compliant answers (letter mass below {r.spec.survey.min_compliance:g} in every option order, or no parsable
 sampled answer) are dropped, never guessed: <b>{total_dropped}</b> virtual answers were dropped (table below).
 An estimate is computed on the one recorded draw of virtual answers; its interval re-draws them,
 so an estimate marked † lies outside its interval: its own draw was atypical, and the interval is the better guide.

@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from silico.convert import message_to_doc
 from silico.llm import CompletionsClient, ResponseCache, usage_scope
 from silico.runtime import kafka as k
-from silico.runtime import metrics
+from silico.runtime import telemetry
 from silico.runtime.settings import ServiceSettings
 from silico.store import Store
 from silico.v1 import events_pb2
@@ -112,7 +112,7 @@ def unit_handler(
         usage = asdict(spent) if lm is not None else None
         store.put_result(item.study_id, stage, item.unit_key, message_to_doc(response), usage)
         if usage is not None:
-            metrics.record_usage(stage, usage)
+            telemetry.record_usage(stage, usage)
         return key, False
 
     return handle

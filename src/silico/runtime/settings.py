@@ -13,7 +13,9 @@ class ServiceSettings(BaseSettings):
 
     grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds.")
     grpc_port: int = Field(0, description="gRPC port (0: any free port).")
-    metrics_port: int = Field(0, description="Prometheus /metrics port (0: none).")
+    telemetry_port: int = Field(
+        0, description="Port of the Prometheus /metrics endpoint (telemetry; 0: none)."
+    )
     kafka: str = Field("", description="Kafka bootstrap servers; empty: no worker (RPCs only).")
     store_url: str = Field(
         "sqlite:///.silico/silico.db", description="SQLAlchemy URL of the study store."

@@ -71,7 +71,7 @@ spec:
               value: "0.0.0.0"
             - name: SILICO_GRPC_PORT
               value: "50051"
-            - name: SILICO_METRICS_PORT
+            - name: SILICO_TELEMETRY_PORT
               value: "9090"
             - name: SILICO_LOG_LEVEL
               value: {{ $root.Values.logLevel | quote }}

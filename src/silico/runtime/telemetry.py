@@ -1,4 +1,7 @@
-"""Prometheus metrics beyond the per-RPC and per-worker ones.
+"""Telemetry: the Prometheus series beyond the per-RPC and per-worker ones.
+
+("Metrics" in Silico means the statistics stage; what Prometheus scrapes is
+telemetry, though each series is what Prometheus calls a metric.)
 
 Labels are bounded sets (stage, kind, state): study ids and human data never
 become label values.
