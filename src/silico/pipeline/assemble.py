@@ -59,6 +59,30 @@ class Services:
 LOCAL = Services()
 
 
+def diagnostics(c: Collected, humans: SurveyData, virtual: dict[str, Responses]) -> dict[str, Any]:
+    """Matching diagnostics with compliance, dropped answers, retries and how the
+    intervals and the bound were made."""
+    a = c.answers
+    diags = dict(c.diagnostics)
+    diags.update(
+        compliance_summary(
+            c.spec.traits(),
+            c.demographics_compliance,
+            a.persona_compliance if a.persona is not None else None,
+            a.baseline_compliance,
+        )
+    )
+    diags["dropped_answers"] = dropped_answers(humans, virtual)
+    diags["answer_attempts"] = attempt_summary(humans, dict(a.attempts))
+    diags["bootstrap_method"] = BOOTSTRAP_METHOD
+    diags["split_half"] = {
+        "iterations": c.spec.evaluation.split_half_iterations,
+        "half_size": humans.n // 2,
+        "warning": split_half_note(humans.n),
+    }
+    return diags
+
+
 def finish(c: Collected, services: Services = LOCAL) -> StudyResult:
     """Draw the virtual responses, compute every metric, and assemble the result."""
     t0 = time.perf_counter()
@@ -77,23 +101,7 @@ def finish(c: Collected, services: Services = LOCAL) -> StudyResult:
     )
     virtual = {name: p.responses for name, p in panels.items()}
     comparisons, lower, subgroups, bounds = evaluate(spec, humans, panels, services)
-    diags = dict(c.diagnostics)
-    diags.update(
-        compliance_summary(
-            spec.traits(),
-            c.demographics_compliance,
-            a.persona_compliance if a.persona is not None else None,
-            a.baseline_compliance,
-        )
-    )
-    diags["dropped_answers"] = dropped_answers(humans, virtual)
-    diags["answer_attempts"] = attempt_summary(humans, dict(a.attempts))
-    diags["bootstrap_method"] = BOOTSTRAP_METHOD
-    diags["split_half"] = {
-        "iterations": spec.evaluation.split_half_iterations,
-        "half_size": humans.n // 2,
-        "warning": split_half_note(humans.n),
-    }
+    diags = diagnostics(c, humans, virtual)
     gaps = None
     if spec.higher_order is not None:
         gaps = higher_order.study_gap_table(
@@ -231,6 +239,24 @@ def attempt_summary(humans: SurveyData, attempts: dict[str, np.ndarray | None]) 
     return out
 
 
+def _local_compare(
+    h: Responses,
+    v: Responses,
+    n_boot: int,
+    seed: int,
+    level: float,
+    dists: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+) -> dict[str, Interval]:
+    return compare_with_ci(h, v, n_boot, np.random.default_rng(seed), level, dists, clusters)
+
+
+def _local_split_half(
+    h: Responses, iterations: int, seed: int, level: float
+) -> dict[str, Interval]:
+    return split_half(h, iterations, np.random.default_rng(seed), level)
+
+
 def evaluate(
     spec: StudySpec,
     humans: SurveyData,
@@ -248,25 +274,8 @@ def evaluate(
     ``services`` say where the comparisons run (this process by default).
     """
     ev = spec.evaluation
-
-    def local_compare(
-        h: Responses,
-        v: Responses,
-        n_boot: int,
-        seed: int,
-        level: float,
-        dists: np.ndarray | None = None,
-        clusters: np.ndarray | None = None,
-    ) -> dict[str, Interval]:
-        return compare_with_ci(h, v, n_boot, np.random.default_rng(seed), level, dists, clusters)
-
-    def local_split_half(
-        h: Responses, iterations: int, seed: int, level: float
-    ) -> dict[str, Interval]:
-        return split_half(h, iterations, np.random.default_rng(seed), level)
-
-    cmp = services.compare or local_compare
-    sh = services.split_half or local_split_half
+    cmp = services.compare or _local_compare
+    sh = services.split_half or _local_split_half
     comparisons = {
         name: cmp(
             humans.responses,
@@ -282,6 +291,16 @@ def evaluate(
     lower = sh(
         humans.responses, ev.split_half_iterations, derive_seed(spec.seed, "split-half"), ev.level
     )
+    subgroups, bounds = evaluate_subgroups(spec, humans, panels)
+    return comparisons, lower, subgroups, bounds
+
+
+def evaluate_subgroups(
+    spec: StudySpec, humans: SurveyData, panels: dict[str, Panel]
+) -> tuple[dict[str, dict[str, dict[str, Subgroup]]], dict[str, dict[str, Subgroup]]]:
+    """Per subgroup trait: each panel's metrics within each group, and the humans' own
+    split-half bound within it (always in this process: many small computations)."""
+    ev = spec.evaluation
     subgroups: dict[str, dict[str, dict[str, Subgroup]]] = {}
     bounds: dict[str, dict[str, Subgroup]] = {}
     for t in ev.subgroups:
@@ -308,7 +327,7 @@ def evaluate(
             ev.level,
             ev.min_subgroup,
         )
-    return comparisons, lower, subgroups, bounds
+    return subgroups, bounds
 
 
 def compliance_summary(

@@ -297,4 +297,6 @@ class Orchestrator:
             bs.repetition_penalty,
         )
         for b in result.accepted():
-            self.store.put_backstory(b.id, b.text, result.spec.model.name, params, b.seed, b.generated_tokens)
+            self.store.put_backstory(
+                b.id, b.text, result.spec.model.name, params, b.seed, b.generated_tokens
+            )
