@@ -223,6 +223,24 @@ def test_gpu_models_are_the_roles_the_code_declares():
         assert server["maxModelLen"] == spec.max_model_len, role
 
 
+def test_interview_answers_are_reviewed_by_the_critic_roles_model():
+    """The backstory service reviews interview answers inside its units: on GPUs its
+    critic client must point at the instruct server (the critic role), not its own base
+    model."""
+    objs = render(CHART / "values" / "gpu-cluster.yaml")
+    deps = {d["metadata"]["name"]: d for d in _by_kind(objs, "Deployment")}
+
+    def env(name: str) -> dict[str, str]:
+        c = deps[name]["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value", "") for e in c["env"]}
+
+    back, critic = env("silico-backstory"), env("silico-critic")
+    assert back["SILICO_CRITIC_MODEL_URL"] == critic["SILICO_MODEL_URL"]
+    assert back["SILICO_CRITIC_MODEL_NAME"] == critic["SILICO_MODEL_NAME"] == "llama-3-70b-instruct"
+    assert back["SILICO_MODEL_URL"] != critic["SILICO_MODEL_URL"]
+    assert "SILICO_CRITIC_MODEL_URL" not in env("silico-survey")
+
+
 def test_cpu_overlay_serves_the_embedded_model_and_creates_topics_by_job():
     objs = render(CHART / "values" / "cpu-small.yaml")
     (isvc,) = _by_kind(objs, "InferenceService")

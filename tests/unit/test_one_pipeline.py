@@ -243,3 +243,25 @@ def test_bad_survey_requests_name_the_field(req, field):
     with pytest.raises(ValidationError) as e:
         SurveyServicer(Models(ScriptedLM())).Answer(req, None)
     assert e.value.field == field
+
+
+class _CountingCritic(ScriptedLM):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scored: list[str] = []
+
+    def text_logprob(self, contexts, texts, stage="critic"):  # type: ignore[no-untyped-def]
+        self.scored += list(texts)
+        return super().text_logprob(contexts, texts, stage)
+
+
+def test_interview_answers_are_reviewed_by_the_critic_model_not_the_writer():
+    """A backstory unit in interview mode writes with the backstory model and asks the
+    critic role's model about each answer (the GPU profile's base vs instruct)."""
+    spec = _tiny("interview_tiny.yaml", critic={"min_coherence": -4.0})
+    unit = plan_backstories(spec, {}, {}).units[0]
+    writer, critic = _CountingCritic(), _CountingCritic()
+    r = do_unit("backstory", Models(writer, critic), unit.request)
+    assert len(r.interview.verdicts) >= 10 and r.interview.accepted
+    assert len(critic.scored) == len(r.interview.verdicts) and not writer.scored
+    assert writer.prompts and not critic.prompts  # only the writer wrote

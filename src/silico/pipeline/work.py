@@ -68,25 +68,30 @@ def generate(models: Models, req: backstory_pb2.GenerateRequest) -> backstory_pb
         raise ValidationError("index", "must be >= 0")
     if st.max_tokens < 1:
         raise ValidationError("settings.max_tokens", "must be >= 1")
-    if st.prompt_format not in ("plain", "chatml"):
+    if st.prompt_format not in ("", "plain", "chatml"):
         raise ValidationError("settings.prompt_format", "must be 'plain' or 'chatml'")
     if st.mode not in ("", "single_turn", "interview"):
         raise ValidationError("settings.mode", "must be 'single_turn' or 'interview'")
+    if st.variant not in ("", "short", "long"):
+        raise ValidationError("settings.variant", "must be 'short' or 'long'")
+    sampling = {
+        "model_name": st.model_name,
+        "prompt_format": st.prompt_format or "plain",
+        "max_tokens": st.max_tokens,
+        "temperature": st.temperature,
+        "top_p": st.top_p or 1.0,
+        "repetition_penalty": st.repetition_penalty or 1.0,
+    }
     if st.mode == "interview":
         critic = _critic(st.critic if st.HasField("critic") else None)
         b = interview_backstory(
             models.lm,
             seed=req.study_seed,
             index=req.index,
-            model_name=st.model_name,
-            prompt_format=st.prompt_format,
-            max_tokens=st.max_tokens,
-            temperature=st.temperature,
-            top_p=st.top_p or 1.0,
             critic=models.critic_lm if critic.enabled else None,
             max_attempts=st.max_attempts or 3,
-            repetition_penalty=st.repetition_penalty or 1.0,
             critic_settings=critic,
+            **sampling,
         )
         return backstory_pb2.GenerateResponse(
             text=b.text,
@@ -95,21 +100,14 @@ def generate(models: Models, req: backstory_pb2.GenerateRequest) -> backstory_pb
             backstory_id=b.id,
             interview=backstory_to_proto(b),
         )
-    if st.variant not in ("short", "long"):
-        raise ValidationError("settings.variant", "must be 'short' or 'long'")
     text, tokens, seed, bid = sample_candidate(
         models.lm,
         study_seed=req.study_seed,
         index=req.index,
         attempt=req.attempt,
-        model_name=st.model_name,
-        variant=st.variant,
-        prompt_format=st.prompt_format,
-        max_tokens=st.max_tokens,
-        temperature=st.temperature,
-        top_p=st.top_p or 1.0,
+        variant=st.variant or "long",
         citizen_preamble=st.citizen_preamble,
-        repetition_penalty=st.repetition_penalty or 1.0,
+        **sampling,
     )
     return backstory_pb2.GenerateResponse(
         text=text, generated_tokens=tokens, seed=seed, backstory_id=bid
