@@ -303,6 +303,33 @@ def test_poison_messages_go_to_the_dead_letter_topic(stack):
     assert after - before == 3
 
 
+@pytest.mark.timeout(300)
+def test_a_unit_that_can_never_succeed_fails_its_study_at_once(stack):
+    """A poison unit of a running study: the worker dead-letters it and announces it
+    failed (WorkDone ok=false); the orchestrator fails the study naming the stage, the
+    unit and the field, instead of re-sending it every redeliver_after."""
+    from kafka import KafkaProducer
+
+    from silico.runtime.kafka import requests_topic
+    from silico.v1 import events_pb2, survey_pb2
+
+    stub = _stub(stack)
+    st = stub.SubmitStudy(study_pb2.SubmitStudyRequest(spec_yaml=_spec_yaml()))
+    item = events_pb2.WorkItem(
+        study_id=st.id, stage="survey", unit_key="poison/0", survey=survey_pb2.AnswerRequest()
+    )
+    producer = KafkaProducer(bootstrap_servers=stack.env["SILICO_KAFKA"])
+    producer.send(
+        requests_topic("survey"), key=f"{st.id}|poison/0".encode(), value=item.SerializeToString()
+    ).get(timeout=10)
+    producer.close()
+    t0 = time.time()
+    ev = wait_done(stub, st.id, timeout=240)
+    assert ev.study.state == 4, ev  # FAILED
+    assert "survey unit poison/0" in ev.study.error and "context" in ev.study.error
+    print(f"failed {time.time() - t0:.1f}s after the poison unit")
+
+
 def test_no_respondent_data_in_the_logs(stack):
     """After the studies above, no respondent id appears in any service's log."""
     import re

@@ -62,4 +62,9 @@ def _read(value: bytes, orch: Orchestrator) -> None:
         log.warning("undecodable WorkDone on a result topic: ignored")
         return
     if not done.ok and done.study_id:
-        orch.unit_failed(done)
+        try:
+            orch.unit_failed(done)
+        except Exception as e:  # never re-read the same announcement forever
+            log.warning(
+                "failed unit %s of study %s not recorded: %s", done.unit_key, done.study_id, e
+            )

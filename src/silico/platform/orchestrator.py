@@ -21,6 +21,7 @@ import yaml
 
 from silico.convert import message_from_doc
 from silico.core.data import SurveyData
+from silico.core.errors import NotFoundError
 from silico.llm import Usage, UsageLedger
 from silico.pipeline.assemble import LOCAL, Services, finish, persona_categories, run_matchings
 from silico.pipeline.registry import PROGRESS, stage
@@ -166,8 +167,13 @@ class Orchestrator:
         self.wake.set()
 
     def unit_failed(self, done: events_pb2.WorkDone) -> None:
-        """A worker announced a unit that can never succeed: its study fails, naming it."""
-        st = self.store.get_study(done.study_id)
+        """A worker announced a unit that can never succeed: its study fails, naming it.
+        An announcement for a study this store does not hold is only logged."""
+        try:
+            st = self.store.get_study(done.study_id)
+        except NotFoundError:
+            log.warning("failed unit of an unknown study: %s %s", done.stage, done.unit_key)
+            return
         if st.state in ("queued", "running"):
             self._fail(done.study_id, f"{done.stage} unit {done.unit_key}: {done.error}")
 

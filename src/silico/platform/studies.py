@@ -25,7 +25,7 @@ from silico.v1 import common_pb2, study_pb2
 MAX_SPEC_BYTES = 1 << 20
 REPORT_CHUNK = 1 << 20
 FINAL = ("succeeded", "failed", "cancelled")
-_STATE = {
+_PROTO_STATE = {
     "queued": common_pb2.STUDY_STATE_QUEUED,
     "running": common_pb2.STUDY_STATE_RUNNING,
     "succeeded": common_pb2.STUDY_STATE_SUCCEEDED,
@@ -54,7 +54,7 @@ class Studies:
         return common_pb2.Study(
             id=st.id,
             name=st.name,
-            state=_STATE[st.state],
+            state=_PROTO_STATE[st.state],
             error=st.error,
             progress=[
                 common_pb2.StageProgress(stage=s, done=prog[s][0], total=prog[s][1])
