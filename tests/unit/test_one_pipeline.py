@@ -116,9 +116,11 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, bytes]] = []
+        self.topics: set[str] = set()  # every stage ever sent to
 
     def send(self, topic: str, key: str, value: bytes) -> None:
         self.sent.append((topic, key, value))
+        self.topics.add(topic.split(".")[0])
 
 
 def _pump(orch: Orchestrator, store: Store, lm: ScriptedLM, study_id: str) -> int:
@@ -265,3 +267,47 @@ def test_interview_answers_are_reviewed_by_the_critic_model_not_the_writer():
     assert len(r.interview.verdicts) >= 10 and r.interview.accepted
     assert len(critic.scored) == len(r.interview.verdicts) and not writer.scored
     assert writer.prompts and not critic.prompts  # only the writer wrote
+
+
+def test_without_a_critic_the_plan_decides_the_length_rule_itself(tmp_path):
+    """No critic units at all: a deployment without a critic worker still finishes."""
+    spec = _tiny(critic={"enabled": False})
+    store = Store(f"sqlite:///{tmp_path / 'silico.db'}")
+    orch = Orchestrator(store, _Recorder(), reports_dir=tmp_path / "reports")
+    st = store.create_study(spec.name, yaml.safe_dump(spec.model_dump(mode="json")))
+    _pump(orch, store, ScriptedLM(), st.id)
+    assert store.get_study(st.id).state == "succeeded"
+    assert store.result_keys(st.id, "critic") == set()
+    assert "critic" not in orch.producer.topics
+    local = run_study(spec, ScriptedLM())
+    assert [b.id for b in orch.last_result.backstories] == [b.id for b in local.backstories]
+
+
+def test_sampled_demographics_keep_their_recorded_seeds():
+    """The stage was renamed (annotate -> demographics); the seeds of sampled answers
+    were not, so recorded studies replay and hit the response cache as before."""
+    from silico.core.prompts import demographic_item
+    from silico.pipeline.stages import annotate, score_items
+
+    lm = ScriptedLM()
+    probs, _ = annotate(lm, ["I am 30."], ["party"], "sampled", samples=5, seed=11)
+    old = score_items(
+        ScriptedLM(),
+        ["I am 30."],
+        [demographic_item("party")],
+        estimator="sampled",
+        samples=5,
+        seed=11,
+        stage="annotate",
+    )
+    assert np.allclose(probs["party"][0], old.probs[0, 0, : len(probs["party"][0])])
+    renamed = score_items(
+        ScriptedLM(),
+        ["I am 30."],
+        [demographic_item("party")],
+        estimator="sampled",
+        samples=5,
+        seed=11,
+        stage="demographics",
+    )
+    assert not np.allclose(probs["party"][0], renamed.probs[0, 0, : len(probs["party"][0])])

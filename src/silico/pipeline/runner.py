@@ -8,6 +8,7 @@ method -> metrics. The orchestrator walks the same plan over Kafka.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -106,15 +107,18 @@ def run_study(
     interview answers and candidates; ``lm`` when not given)."""
     seconds: dict[str, float] = {}
 
+    lock = threading.Lock()  # units finish on the pool's threads
+
     def tick(stage: str, total: int) -> Callable[[int], None]:
         done = [0]
         if progress:
             progress(stage, 0, total)
 
         def step(n: int) -> None:
-            done[0] += n
-            if progress:
-                progress(stage, done[0], total)
+            with lock:
+                done[0] += n
+                if progress:
+                    progress(stage, done[0], total)
 
         return step
 
@@ -148,8 +152,9 @@ def run_study(
         answers = read_survey(spec, humans, len(personas), plan, got)
         seconds["survey"] = time.perf_counter() - t0
     finally:
-        local.pool.shutdown()
-        critic_local.pool.shutdown()
+        # After a failed unit, the units not yet started are dropped, not waited for.
+        local.pool.shutdown(cancel_futures=True)
+        critic_local.pool.shutdown(cancel_futures=True)
     return finish(
         Collected(spec, humans, backstories, fine, demo_comp, matchings, diags, answers, seconds),
         services,

@@ -423,6 +423,7 @@ def score_items(
     first_index: int = 0,
     min_compliance: float = 0.0,
     series: bool = False,
+    seed_stage: str | None = None,
 ) -> Scored:
     """Each context answers each item: a distribution per (context, item).
 
@@ -437,7 +438,8 @@ def score_items(
     complies is dropped (NaN). ``series`` asks the items in one context in a
     seeded random order, each after the earlier questions and their answers
     (the drawn answer, with the logprob estimator) with the official instruction to keep
-    them in mind.
+    them in mind. Seeds derive from ``(seed, seed_stage or stage, context index)``;
+    ``stage`` also labels the token usage.
     """
     kmax = max(it.k for it in items)
     n = len(contexts)
@@ -445,7 +447,7 @@ def score_items(
     comp = np.zeros((n, len(items)))
     att = np.zeros((n, len(items)), dtype=np.int64)
     for c, ctx in enumerate(contexts):
-        key = (seed, stage, first_index + c)
+        key = (seed, seed_stage or stage, first_index + c)
         if series:
             _score_series(
                 lm,
@@ -562,6 +564,9 @@ def annotate(
         stage="demographics",
         progress=progress,
         first_index=first_index,
+        # Sampled answers' seeds keep the stage's earlier name, so that recorded
+        # studies replay (and hit the response cache) as they did.
+        seed_stage="annotate",
     )
     out = {}
     for j, t in enumerate(traits):

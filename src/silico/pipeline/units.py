@@ -40,7 +40,7 @@ from silico.pipeline.backstory_step import (
 )
 from silico.pipeline.result import Answers
 from silico.pipeline.spec import StudySpec
-from silico.pipeline.stages import Backstory, CriticSettings
+from silico.pipeline.stages import Backstory, CriticSettings, judge_candidate
 from silico.v1 import (
     backstory_pb2,
     common_pb2,
@@ -182,6 +182,7 @@ def plan_backstories(
         )
         return Unit("backstory", attempt_key(i, a), req)
 
+    off = CriticSettings(enabled=False)
     cands = {k: _candidate(r) for k, r in generated.items()}
     verdicts = {k: verdict_from_proto(v) for k, v in reviewed.items()}
     for i in range(bs.count):
@@ -193,6 +194,12 @@ def plan_backstories(
                 done[i] = backstory_from_proto(r.interview)
             continue
         step = backstory_step(i, cands, verdicts, bs.max_attempts)
+        while isinstance(step, Review) and not spec.critic.enabled:
+            # No critic: only the length rule, which needs no model and no unit.
+            c = step.candidate
+            key = attempt_key(i, step.attempt)
+            verdicts[key] = judge_candidate(None, c.text, c.generated_tokens, bs.min_tokens, off)
+            step = backstory_step(i, cands, verdicts, bs.max_attempts)
         if isinstance(step, Sample):
             units.append(sample(i, step.attempt))
         elif isinstance(step, Review):

@@ -117,12 +117,23 @@ class Orchestrator:
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         while not stop.is_set():
-            active = self.store.list_studies(states=("queued", "running"), limit=1000)
-            for st in active:
-                self.tick(st.id)
-            self._export_telemetry(active)
+            try:
+                active = self.store.list_studies(states=("queued", "running"), limit=1000)
+                for st in active:
+                    self.tick(st.id)
+                self._forget(active)
+                self._export_telemetry(active)
+            except Exception as e:  # the store is unreachable: keep the loop alive
+                log.warning("orchestrator round failed: %s: %s", type(e).__name__, e)
             self.wake.wait(interval)
             self.wake.clear()
+
+    def _forget(self, active: list[StoredStudy]) -> None:
+        """Drop the results this process holds of studies that ended (cancelled ones
+        too); their progress (a few numbers) stays for the API to show."""
+        ids = {st.id for st in active}
+        for sid in [s for s in self._studies if s not in ids]:
+            del self._studies[sid]
 
     def _export_telemetry(self, active: list[StoredStudy]) -> None:
         # States as listed before this round's ticks: a gauge may lag one round.
@@ -249,9 +260,10 @@ class Orchestrator:
     def _typed(self, study_id: str, s: _Study, name: str) -> dict[str, Any]:
         """A stage's stored results as response messages (only new keys are read)."""
         cached = s.results.setdefault(name, {})
-        for key in self.store.result_keys(study_id, name) - cached.keys():
-            doc = self.store.get_result(study_id, name, key)
-            cached[key] = message_from_doc(doc, RESPONSE_TYPES[name])
+        if self.store.result_keys(study_id, name) - cached.keys():
+            docs = self.store.results(study_id, name)  # one query, however many are new
+            for key in docs.keys() - cached.keys():
+                cached[key] = message_from_doc(docs[key], RESPONSE_TYPES[name])
         return cached
 
     def _send(self, study_id: str, u: Unit) -> None:
