@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from silico.core.errors import SilicoError
+from silico.files import check_replaceable
 
 DEFAULT_STATE = Path(os.environ.get("SILICO_HOME", ".silico"))
 
@@ -189,6 +190,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec, args.data_dir)
     out = Path(args.out or f"reports/{spec.name}")
+    check_replaceable(out)  # before the study runs, not after
     if args.in_process:
         return _run_in_process(args, spec, out)
     return _run_on_stack(args, spec, out)
@@ -406,6 +408,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    check_replaceable(args.out)
     with _client(args) as c:
         path = c.report(args.study_id, args.out)
     print(f"report: {path}")

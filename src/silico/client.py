@@ -305,7 +305,8 @@ class Client:
         """Download the report folder into ``out``; returns the path of report.html."""
         out = Path(out)
         data = self.report_archive(study_id)
-        # Unpacked beside ``out`` and swapped in whole: never a half-written report.
+        # Unpacked beside ``out`` and swapped in whole: never a half-written report,
+        # never over a folder of the user's own (the archive carries the marker).
         with atomic_dir(out) as tmp, tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             tar.extractall(tmp, filter="data")
         return out / "report.html"

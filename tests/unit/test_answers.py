@@ -242,3 +242,51 @@ def test_a_spec_in_the_older_words_still_parses_and_its_own_settings_win():
     raw["answers"]["mode"] = "logprob"
     spec = parse_spec(raw, REPO / "pipelines/studies")
     assert spec.survey.estimator == "logprob" and spec.survey.max_attempts == 9
+
+
+def test_a_report_never_replaces_a_folder_of_the_users_own(tmp_path):
+    """--out . or a folder holding a user's file is refused before any work and kept
+    whole; a report folder Silico wrote (marker, or an older one without it) is replaced."""
+    import subprocess
+    import sys
+
+    from silico.files import MARKER, NotOursError
+    from silico.report import write_report
+
+    raw = yaml.safe_load((REPO / "pipelines/studies/tiny.yaml").read_text())
+    raw.pop("higher_order")
+    result = run_study(parse_spec(raw, REPO / "pipelines/studies"), ScriptedLM())
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my thesis")
+    with pytest.raises(NotOursError, match="did not write"):
+        write_report(result, mine)
+    assert (mine / "notes.txt").read_text() == "my thesis" and len(list(mine.iterdir())) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mine.")]  # no leftovers
+    rep = write_report(result, tmp_path / "rep").path
+    assert (rep / MARKER).is_file()
+    write_report(result, rep)  # Silico's own: replaced
+    old = tmp_path / "old"  # a report of an older Silico: no marker, only report names
+    old.mkdir()
+    (old / "report.html").write_text("<html></html>")
+    (old / "tables").mkdir()
+    assert (write_report(result, old).path / "metrics.json").is_file()
+    # The CLI refuses at once, in one line, before starting any model.
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "silico.cli",
+            "run",
+            str(REPO / "pipelines/studies/tiny.yaml"),
+            "--in-process",
+            "--out",
+            str(mine),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode != 0 and "did not write" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert (mine / "notes.txt").read_text() == "my thesis"

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from silico.core.sampling import derive_seed
-from silico.files import atomic_dir
+from silico.files import MARKER, atomic_dir
 from silico.llm import UsageLedger
 from silico.pipeline.result import StudyResult
 from silico.report import _plots, _tables
@@ -364,6 +364,7 @@ def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = N
     """Write the report folder for a study result, whole or not at all."""
     out = Path(out)
     with atomic_dir(out) as tmp:
+        (tmp / MARKER).write_text("A Silico report folder: `silico` may replace it whole.\n")
         (tmp / "tables").mkdir()
         (tmp / "data").mkdir()
         (tmp / "plots").mkdir()
