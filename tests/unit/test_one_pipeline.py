@@ -311,3 +311,20 @@ def test_sampled_demographics_keep_their_recorded_seeds():
         stage="demographics",
     )
     assert not np.allclose(probs["party"][0], renamed.probs[0, 0, : len(probs["party"][0])])
+
+
+def test_workers_drop_the_units_of_a_cancelled_study(tmp_path):
+    spec = _tiny()
+    store = Store(f"sqlite:///{tmp_path / 'silico.db'}")
+    orch = Orchestrator(store, _Recorder(), reports_dir=tmp_path / "reports")
+    st = store.create_study(spec.name, yaml.safe_dump(spec.model_dump(mode="json")))
+    orch.tick(st.id)
+    store.set_state(st.id, "cancelled", error="cancelled by request")
+    lm = ScriptedLM()
+    handle = unit_handler("backstory", store, lambda req: do_unit("backstory", Models(lm), req))
+    for _, _, value in orch.producer.sent:
+        assert handle(value)[1]  # acknowledged as done...
+    assert lm.prompts == [] and store.result_keys(st.id, "backstory") == set()  # ...not done
+    orch.producer.sent.clear()
+    orch.tick(st.id)
+    assert orch.producer.sent == []  # and nothing more is sent

@@ -134,6 +134,13 @@ class Orchestrator:
         ids = {st.id for st in active}
         for sid in [s for s in self._studies if s not in ids]:
             del self._studies[sid]
+        for k in [k for k in self._sent if k[0] not in ids]:
+            del self._sent[k]
+
+    def _unsend(self, study_id: str) -> None:
+        """Forget what was sent for one study: its next tick sends its missing units."""
+        for k in [k for k in self._sent if k[0] == study_id]:
+            del self._sent[k]
 
     def _export_telemetry(self, active: list[StoredStudy]) -> None:
         # States as listed before this round's ticks: a gauge may lag one round.
@@ -167,7 +174,7 @@ class Orchestrator:
                 # A service, the broker or the store is briefly unreachable
                 # (restarting, rescheduled): the next tick tries again.
                 log.warning("study %s waits: %s: %s", study_id, type(e).__name__, e)
-                self._sent.clear()
+                self._unsend(study_id)
                 return
             log.exception("study %s failed", study_id)
             self._fail(study_id, f"{type(e).__name__}: {e}")

@@ -78,6 +78,15 @@ def open_store(settings: ServiceSettings) -> Store:
     return Store(settings.store_url)
 
 
+def _ended(store: Store, study_id: str) -> bool:
+    from silico.core.errors import NotFoundError
+
+    try:
+        return store.get_study(study_id).state in ("succeeded", "failed", "cancelled")
+    except NotFoundError:
+        return False  # not this store's: the unit's own checks decide
+
+
 def unit_handler(
     stage: str,
     store: Store,
@@ -103,6 +112,8 @@ def unit_handler(
         key = f"{item.study_id}|{item.unit_key}"
         if item.unit_key in store.result_keys(item.study_id, stage):
             return key, True
+        if _ended(store, item.study_id):
+            return key, True  # cancelled or failed: its units are dropped, not done
         # The unit's own calls only: other units of this worker share the client.
         with usage_scope() as spent:
             try:
