@@ -93,6 +93,19 @@ def test_bad_requests_get_invalid_argument_naming_the_field(stack):
     with pytest.raises(grpc.RpcError) as e:
         stub.GetStudy(study_pb2.GetStudyRequest())
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "study_id" in e.value.details()
+    # An alias bomb (a few hundred bytes that would expand to 10^9 nodes) is refused
+    # at once, and the service answers on.
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    t0 = time.time()
+    with pytest.raises(grpc.RpcError) as e:
+        stub.SubmitStudy(study_pb2.SubmitStudyRequest(spec_yaml=bomb))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "alias" in e.value.details()
+    assert time.time() - t0 < 5
+    health = health_pb2_grpc.HealthStub(grpc.insecure_channel(stack.study_addr))
+    assert health.Check(health_pb2.HealthCheckRequest(), timeout=2).status == 1  # SERVING
     # Nothing half-stored: the refused submissions left no study behind.
     assert len(stub.ListStudies(study_pb2.ListStudiesRequest()).studies) == 0 or all(
         s.name == "cces_2018_tiny" for s in stub.ListStudies(study_pb2.ListStudiesRequest()).studies

@@ -191,3 +191,23 @@ def test_shipped_studies_use_the_embedded_models_measured_backstory_sampling():
             want.repetition_penalty,
         ), name
     assert role_for("gpu", "backstory").sampling.temperature == 1.0  # the reference
+
+
+def test_yaml_aliases_are_refused_before_they_expand():
+    from silico.pipeline.spec import load_yaml
+
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    with pytest.raises(ValidationError, match="aliases"):
+        load_yaml(bomb)
+    assert load_yaml("a: &x 1\nb: 2\n") == {"a": 1, "b": 2}  # an unused anchor is harmless
+
+
+def test_every_list_in_a_spec_is_bounded():
+    raw = yaml.safe_load((REPO / "pipelines/studies/tiny.yaml").read_text())
+    raw["questionnaire"]["items"] = [f"Q{i}" for i in range(501)]
+    with pytest.raises(ValidationError) as e:
+        parse_spec(raw, REPO / "pipelines/studies")
+    assert "questionnaire.items" in str(e.value)

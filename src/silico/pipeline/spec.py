@@ -19,6 +19,33 @@ from silico.core.matching import MATCHING_METHODS
 from silico.core.prompts import CONDITIONING_METHODS, check_stem, default_members
 from silico.core.traits import SCHEMES, TRAIT_NAMES
 
+#: The most entries any list or map of a spec may hold (items, traits, filters, ...):
+#: a spec is a few hundred lines, and a bound keeps validation cheap whatever is sent.
+MAX_LIST = 500
+
+
+class _NoAliases(yaml.SafeLoader):
+    """YAML without aliases: an alias bomb (nested ``*refs``) expands a few kilobytes
+    into millions of nodes; a study spec never needs one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            ev = self.peek_event()
+            raise ValidationError(
+                "spec",
+                f"YAML aliases are not accepted (*{ev.anchor} at line {ev.start_mark.line + 1}); "
+                "write the values out",
+            )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str, what: str = "spec") -> Any:
+    """Parse a spec document: safe, and without aliases."""
+    try:
+        return yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise ValidationError(what, f"not valid YAML: {e}") from None
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,14 +83,15 @@ class DataSpec(_Strict):
     profile: Literal["cces_2018", "gss_2016_2018"] | None = Field(
         None, description="Built-in trait-column mapping of a bundled dataset."
     )
-    traits: list[TraitColumnSpec] | None = Field(
+    traits: Annotated[list[TraitColumnSpec], Field(max_length=MAX_LIST)] | None = Field(
         None, description="Trait columns (instead of a profile)."
     )
     weight: str | None = Field(None, description="Survey-weight column; unit weights when omitted.")
     id_column: str | None = Field(None, description="Respondent id column.")
-    filters: dict[str, list[int | str]] = Field(
-        default_factory=dict, description="Keep rows whose column is in the list."
-    )
+    filters: Annotated[
+        dict[str, Annotated[list[int | str], Field(max_length=MAX_LIST)]],
+        Field(max_length=MAX_LIST),
+    ] = Field(default_factory=dict, description="Keep rows whose column is in the list.")
     sample: Annotated[int, Field(ge=4)] | None = Field(
         None, description="Use a seeded random sample of this many respondents."
     )
@@ -81,13 +109,13 @@ class DataSpec(_Strict):
 
 
 class QuestionnaireSpec(_Strict):
-    items: Annotated[list[str], Field(min_length=1)] = Field(
+    items: Annotated[list[str], Field(min_length=1, max_length=MAX_LIST)] = Field(
         description="Ordinal items (codebook variables)."
     )
-    reverse: list[str] = Field(
+    reverse: Annotated[list[str], Field(max_length=MAX_LIST)] = Field(
         default_factory=list, description="Reverse-keyed items (flipped for alpha)."
     )
-    questions: dict[str, str] = Field(
+    questions: Annotated[dict[str, str], Field(max_length=MAX_LIST)] = Field(
         default_factory=dict,
         description="Item -> the full wording respondents read, replacing the codebook's "
         "(a text that looks cut at a label limit is refused).",
@@ -159,7 +187,7 @@ class DemographicsSpec(_Strict):
     samples: Annotated[int, Field(ge=1, le=200)] = Field(
         40, description="Samples per trait for the sampled estimator."
     )
-    traits: list[str] | None = Field(
+    traits: Annotated[list[str], Field(max_length=MAX_LIST)] | None = Field(
         None, description="Traits to annotate; default: all the data maps."
     )
     orders: Annotated[list[Literal["identity", "reversed"]], Field(min_length=1)] = Field(
@@ -234,7 +262,9 @@ class EvaluationSpec(_Strict):
     split_half_iterations: Annotated[int, Field(ge=1, le=1000)] = 20
     bootstrap: Annotated[int, Field(ge=1, le=10000)] = 100
     level: Annotated[float, Field(gt=0, lt=1)] = 0.95
-    subgroups: list[str] = Field(default_factory=lambda: ["race", "age", "party"])
+    subgroups: Annotated[list[str], Field(max_length=MAX_LIST)] = Field(
+        default_factory=lambda: ["race", "age", "party"]
+    )
     min_subgroup: Annotated[int, Field(ge=2)] = Field(
         30, description="Subgroups with fewer respondents are reported with a warning."
     )
@@ -334,7 +364,7 @@ class HigherOrderSpec(_Strict):
         "Republican'); default: the `labels` key naming each party, else the party without "
         "its plural s.",
     )
-    items: Annotated[list[HigherOrderItemSpec], Field(min_length=1)]
+    items: Annotated[list[HigherOrderItemSpec], Field(min_length=1, max_length=MAX_LIST)]
     bootstrap: Annotated[int, Field(ge=0, le=10000)] = 200
 
     @model_validator(mode="after")
@@ -536,9 +566,9 @@ def load_spec(path: str | Path, data_dir: str | Path | None = None) -> StudySpec
     except IsADirectoryError:
         raise ValidationError("spec", f"{p} is a directory, not a YAML file") from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ValidationError("spec", f"{p} is not valid YAML: {e}") from None
+        raw = load_yaml(text)
+    except ValidationError as e:
+        raise ValidationError("spec", f"{p}: {e.message}") from None
     spec = parse_spec(raw, p.parent)
     if data_dir is not None:
         d = Path(data_dir).resolve()

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from silico.convert import message_from_doc
 from silico.core.data import SurveyData
 from silico.core.errors import NotFoundError
@@ -27,7 +25,7 @@ from silico.pipeline.assemble import LOCAL, Services, finish, persona_categories
 from silico.pipeline.registry import PROGRESS, stage
 from silico.pipeline.result import Collected, StudyResult
 from silico.pipeline.runner import accepted_personas, load_humans
-from silico.pipeline.spec import StudySpec, parse_spec
+from silico.pipeline.spec import StudySpec, load_yaml, parse_spec
 from silico.pipeline.stages import Backstory, backstory_params
 from silico.pipeline.units import (
     RESPONSE_TYPES,
@@ -164,7 +162,7 @@ class Orchestrator:
         try:
             s = self._studies.get(study_id)
             if s is None:
-                spec = parse_spec(yaml.safe_load(st.spec_yaml))
+                spec = parse_spec(load_yaml(st.spec_yaml))
                 s = self._studies[study_id] = _Study(spec, load_humans(spec))
             if st.state == "queued":
                 self.store.set_state(study_id, "running", stage="backstory")

@@ -10,12 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from silico.core.errors import NotFoundError, ValidationError
 from silico.pipeline.registry import PROGRESS
 from silico.pipeline.runner import load_humans
-from silico.pipeline.spec import parse_spec
+from silico.pipeline.spec import load_yaml, parse_spec
 from silico.platform.orchestrator import Orchestrator
 from silico.platform.tenancy import Tenancy
 from silico.runtime import telemetry
@@ -70,11 +68,7 @@ class Studies:
             raise ValidationError("spec_yaml", "is empty")
         if len(text.encode()) > MAX_SPEC_BYTES:
             raise ValidationError("spec_yaml", f"larger than {MAX_SPEC_BYTES} bytes")
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise ValidationError("spec_yaml", f"not valid YAML: {e}") from None
-        spec = parse_spec(raw)
+        spec = parse_spec(load_yaml(text, "spec_yaml"))
         self.tenancy.check_data(tenant, spec)
         # Bad data paths and columns fail here, before anything is stored.
         humans = load_humans(spec)
