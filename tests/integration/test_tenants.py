@@ -123,6 +123,28 @@ def test_quotas(tstack):
             e.value.code == "RESOURCE_EXHAUSTED" and "already queued or running" in e.value.details
         )
         g.cancel(first.id)
+    # Ten submissions at once from a tenant allowed one active study: exactly one lands
+    # (with the check and the insert apart, all ten did: 10 of 10 stored in a trial).
+    outcomes: list[str] = []
+    barrier = threading.Barrier(10)
+
+    def submit(i: int) -> None:
+        with _client(tstack, "gamma") as c:
+            barrier.wait()
+            try:
+                outcomes.append(c.submit(_spec(tstack, "gamma", seed=50 + i, **small)).id)
+            except ClientError as e:
+                outcomes.append(e.code)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(10)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    stored = [o for o in outcomes if o.startswith("st-")]
+    assert len(stored) == 1 and outcomes.count("RESOURCE_EXHAUSTED") == 9, outcomes
+    with _client(tstack, "gamma") as g:
+        g.cancel(stored[0])
 
 
 def test_the_backstory_library_holds_no_human_data(tstack):

@@ -126,3 +126,32 @@ def test_backstory_library_is_shared_and_exportable(store, tmp_path):
 
     df = pd.read_parquet(pq)
     assert list(df["id"]) == ["b1"] and json.loads(df["params"][0]) == {"t": 1.0}
+
+
+def test_concurrent_submissions_never_pass_the_active_study_limit(store):
+    """Ten submissions at once from a tenant allowed one active study: exactly one is
+    stored, the other nine are refused (the check and the insert are one transaction)."""
+    from silico.core.errors import QuotaError
+
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def submit(i: int) -> None:
+        barrier.wait()
+        try:
+            store.create_study(f"s{i}", "x: 1", tenant="lab-q", max_active=1)
+            outcomes.append("stored")
+        except QuotaError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused"] * 9 + ["stored"]
+    assert store.count_active("lab-q") == 1
+    # A finished study frees its place; other tenants never counted.
+    store.set_state(store.list_studies("lab-q")[0].id, "cancelled")
+    store.create_study("again", "x: 1", tenant="lab-q", max_active=1)
+    store.create_study("other", "x: 1", tenant="lab-r", max_active=1)

@@ -31,3 +31,7 @@ class NotFoundError(SilicoError, LookupError):
         self.kind = kind
         self.name = name
         super().__init__(f"{kind} not found: {name}")
+
+
+class QuotaError(SilicoError):
+    """A tenant's limit would be exceeded (maps to RESOURCE_EXHAUSTED)."""

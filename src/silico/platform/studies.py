@@ -70,10 +70,15 @@ class Studies:
             raise ValidationError("spec_yaml", f"larger than {MAX_SPEC_BYTES} bytes")
         spec = parse_spec(load_yaml(text, "spec_yaml"))
         self.tenancy.check_data(tenant, spec)
+        self.tenancy.check_spec(tenant, spec)  # before the data is read
         # Bad data paths and columns fail here, before anything is stored.
         humans = load_humans(spec)
-        self.tenancy.check_quota(tenant, spec, humans.n)
-        st = self.store.create_study(spec.name, text, tenant=tenant.id)
+        self.tenancy.check_humans(tenant, humans.n)
+        # The active-study limit again, in the insert's own transaction: concurrent
+        # submissions cannot pass it together.
+        st = self.store.create_study(
+            spec.name, text, tenant=tenant.id, max_active=tenant.max_active_studies
+        )
         self.orch.wake.set()
         return st
 

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from silico.runtime.grpc_server import PermissionDeniedError, QuotaError, UnauthenticatedError
+from silico.core.errors import QuotaError
+from silico.runtime.grpc_server import PermissionDeniedError, UnauthenticatedError
 from silico.store import Store, Tenant
 
 #: The one tenant of a deployment without auth.
@@ -57,18 +58,21 @@ class Tenancy:
                     f"data.{field}: {p.name} is outside this tenant's data folders"
                 )
 
-    def check_quota(self, tenant: Tenant, spec: Any, n_humans: int) -> None:
+    def check_spec(self, tenant: Tenant, spec: Any) -> None:
+        """The limits a spec shows by itself, checked before any data is read."""
         if spec.backstories.count > tenant.max_backstories:
             raise QuotaError(
                 f"backstories.count {spec.backstories.count} exceeds this tenant's "
                 f"limit of {tenant.max_backstories}"
             )
-        if n_humans > tenant.max_humans:
-            raise QuotaError(
-                f"data: {n_humans} respondents exceed this tenant's limit of {tenant.max_humans}"
-            )
         if self.store.count_active(tenant.id) >= tenant.max_active_studies:
             raise QuotaError(
                 f"{tenant.max_active_studies} studies are already queued or running "
                 "(this tenant's limit); wait for one to finish or cancel one"
+            )
+
+    def check_humans(self, tenant: Tenant, n_humans: int) -> None:
+        if n_humans > tenant.max_humans:
+            raise QuotaError(
+                f"data: {n_humans} respondents exceed this tenant's limit of {tenant.max_humans}"
             )

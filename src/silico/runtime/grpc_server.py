@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram
 
-from silico.core.errors import NotFoundError, SilicoError, ValidationError
+from silico.core.errors import NotFoundError, QuotaError, SilicoError, ValidationError
 from silico.llm import ModelResponseError, ModelServerError
 
 log = logging.getLogger("silico.runtime")
@@ -33,10 +33,6 @@ RPC_SECONDS = Histogram(
 
 class PermissionDeniedError(SilicoError):
     """The caller may not do this (maps to PERMISSION_DENIED)."""
-
-
-class QuotaError(SilicoError):
-    """A tenant's limit would be exceeded (maps to RESOURCE_EXHAUSTED)."""
 
 
 class UnauthenticatedError(SilicoError):

@@ -28,12 +28,13 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from silico.core.errors import NotFoundError, ValidationError
+from silico.core.errors import NotFoundError, QuotaError, ValidationError
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -211,8 +212,16 @@ class Store:
     # -- studies -----------------------------------------------------------
 
     def create_study(
-        self, name: str, spec_yaml: str, tenant: str = "default", study_id: str | None = None
+        self,
+        name: str,
+        spec_yaml: str,
+        tenant: str = "default",
+        study_id: str | None = None,
+        max_active: int | None = None,
     ) -> StoredStudy:
+        """Store a new queued study; with ``max_active``, only while the tenant has fewer
+        studies queued or running. The check and the insert are one transaction, so
+        concurrent submissions can never pass the limit together."""
         now = time.time()
         row = StudyRow(
             id=study_id or f"st-{uuid.uuid4().hex[:16]}",
@@ -226,7 +235,23 @@ class Store:
             updated=now,
         )
         with self._session.begin() as s:
+            if max_active is not None and self.engine.dialect.name == "postgresql":
+                # Submissions of one tenant take turns (released at commit).
+                key = int.from_bytes(hashlib.sha256(tenant.encode()).digest()[:8], "big") >> 1
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
             s.add(row)
+            s.flush()  # SQLite: the write lock is held from here to the commit
+            if max_active is not None:
+                active = s.scalar(
+                    select(func.count())
+                    .select_from(StudyRow)
+                    .where(StudyRow.tenant == tenant, StudyRow.state.in_(["queued", "running"]))
+                )
+                if int(active or 0) > max_active:
+                    raise QuotaError(
+                        f"{max_active} studies are already queued or running (this tenant's "
+                        "limit); wait for one to finish or cancel one"
+                    )
         return _study(row)
 
     def get_study(self, study_id: str, tenant: str | None = None) -> StoredStudy:
