@@ -343,6 +343,33 @@ def test_a_unit_that_can_never_succeed_fails_its_study_at_once(stack):
     print(f"failed {time.time() - t0:.1f}s after the poison unit")
 
 
+@pytest.mark.timeout(400)
+def test_a_request_the_model_refuses_fails_the_study_with_the_reason(stack):
+    """A question too long for the model's context: the model server refuses each
+    survey unit (HTTP 400). Before, the worker re-sent the unit forever and the study
+    never ended; now the unit is dead-lettered and the study FAILS with the reason."""
+    raw = load_spec(TINY).model_dump(mode="json")
+    raw.pop("higher_order")
+    raw["backstories"]["count"] = 4
+    raw["data"]["sample"] = 4
+    raw["conditioning"] = ["anthology"]
+    raw["matching"]["methods"] = ["greedy"]
+    raw["questionnaire"]["questions"] = {"CC18_422e": "Do you agree with this? " * 3000}
+    stub = _stub(stack)
+    st = stub.SubmitStudy(study_pb2.SubmitStudyRequest(spec_yaml=yaml.safe_dump(raw)))
+    survey_started = None
+    for ev in stub.WatchStudy(study_pb2.WatchStudyRequest(study_id=st.id), timeout=360):
+        if ev.message == "survey" and survey_started is None:
+            survey_started = time.time()
+    assert ev.study.state == 4, ev  # FAILED
+    err = ev.study.error
+    assert "survey unit anthology/" in err and "exceeds the context" in err, err
+    assert survey_started is not None
+    took = time.time() - survey_started
+    print(f"FAILED {took:.1f}s after the survey stage began: {err[:160]}")
+    assert took < 60  # before: never
+
+
 def test_no_respondent_data_in_the_logs(stack):
     """After the studies above, no respondent id appears in any service's log."""
     import re

@@ -30,6 +30,10 @@ class ModelServerError(RuntimeError):
     """The model server could not be reached or kept failing after the retries."""
 
 
+#: The longest single wait between retries, in seconds.
+MAX_BACKOFF = 30.0
+
+
 class ModelResponseError(RuntimeError):
     """The server answered with something unusable (4xx, malformed JSON, missing fields)."""
 
@@ -103,12 +107,14 @@ class CompletionsClient:
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/completions"
         last: Exception | None = None
+        wait_at_least = 0.0
         for attempt in range(self.max_retries + 1):
             if attempt:
-                delay = self.backoff * 2 ** (attempt - 1)
+                # Capped exponential backoff with full jitter; a server's Retry-After wins.
+                delay = min(MAX_BACKOFF, self.backoff * 2 ** (attempt - 1))
                 with self._lock:
                     delay = self._rand.uniform(0, delay)
-                time.sleep(delay)
+                time.sleep(max(delay, wait_at_least))
             try:
                 with self._slots:
                     r = self._http.post(url, json=body)
@@ -118,6 +124,7 @@ class CompletionsClient:
                 continue
             if r.status_code == 429 or r.status_code >= 500:
                 last = ModelResponseError(f"HTTP {r.status_code}: {r.text[:200]}", r.status_code)
+                wait_at_least = _retry_after(r)
                 continue
             if r.status_code >= 400:
                 raise ModelResponseError(
@@ -293,6 +300,14 @@ class CompletionsClient:
         if r.status_code != 200:
             raise ModelResponseError(f"HTTP {r.status_code}: {_message(r)}", r.status_code)
         return [m["id"] for m in r.json().get("data", [])]
+
+
+def _retry_after(r: httpx.Response) -> float:
+    """Seconds a 429/503 asks to wait (``Retry-After`` in seconds), capped."""
+    try:
+        return min(MAX_BACKOFF, max(0.0, float(r.headers.get("retry-after", 0))))
+    except ValueError:  # an HTTP date: not worth parsing, the backoff applies
+        return 0.0
 
 
 def _message(r: httpx.Response) -> str:

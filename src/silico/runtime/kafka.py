@@ -21,7 +21,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from silico.llm import ModelServerError
+from silico.llm import ModelResponseError, ModelServerError
 from silico.pipeline.registry import QUEUED
 
 log = logging.getLogger("silico.kafka")
@@ -188,6 +188,7 @@ def run_worker(
     group: str | None = None,
     retry_pause: float = 2.0,
     concurrency: int = 1,
+    max_unit_attempts: int = 5,
 ) -> WorkerStats:
     """The poll loop of a stage worker.
 
@@ -195,6 +196,10 @@ def run_worker(
     already_stored)``; it raises :class:`PoisonMessage` for messages that can
     never succeed (sent to ``<topic>.dlq``) and any other exception for
     transient failures (the message is re-read after ``retry_pause``).
+    A unit that fails ``max_unit_attempts`` times, or whose failure cannot pass
+    (:func:`permanent`: the model server refused the request, the store refused
+    the data), is dead-lettered too; an unreachable model server
+    (:class:`ModelServerError`) is waited for however long it takes.
     ``announce(unit_key, error)`` builds the result event (no error: ok); a
     poison message is announced too (with its error), so that the study it
     belongs to fails at once instead of waiting for a result that never comes.
@@ -212,31 +217,45 @@ def run_worker(
     pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix=f"{stage}-unit")
     stats_lock = threading.Lock()
 
+    failures: dict[tuple[str, int, int], int] = {}
+
+    def dead(msg: Any, reason: str) -> str:
+        log.error("poison message at %s:%d: %s", msg.topic, msg.offset, reason)
+        key = (msg.key or b"").decode(errors="replace")
+        producer.send(dlq_topic(stage), key, msg.value)
+        if "|" in key:  # a study's unit: its study fails with the reason
+            producer.send(results_topic(stage), key, announce(key, reason))
+        with stats_lock:
+            stats.dead_lettered += 1
+        PROCESSED.labels(stage, "dead_letter").inc()
+        return _DEAD
+
     def process(msg: Any) -> str:
         t0 = time.perf_counter()
+        where = (msg.topic, msg.partition, msg.offset)
         try:
             key, stored = handle(msg.value)
         except PoisonMessage as e:
-            log.error("poison message at %s:%d: %s", msg.topic, msg.offset, e)
-            key = (msg.key or b"").decode(errors="replace")
-            producer.send(dlq_topic(stage), key, msg.value)
-            if "|" in key:
-                producer.send(results_topic(stage), key, announce(key, str(e) or type(e).__name__))
-            with stats_lock:
-                stats.dead_lettered += 1
-            PROCESSED.labels(stage, "dead_letter").inc()
-            return _DEAD
+            return dead(msg, str(e) or type(e).__name__)
         except Exception as e:
-            transient = isinstance(e, ModelServerError)
+            with stats_lock:
+                n = failures[where] = failures.get(where, 0) + 1
+            if permanent(e) or (n >= max_unit_attempts and not isinstance(e, ModelServerError)):
+                # Re-sending it cannot help, and it would block its partition for good.
+                with stats_lock:
+                    failures.pop(where, None)
+                return dead(msg, f"{type(e).__name__}: {e} (attempt {n})")
             log.warning(
                 "unit failed (%s%s); will retry",
                 type(e).__name__,
-                ": model server" if transient else f": {e}",
+                ": model server" if isinstance(e, ModelServerError) else f": {e}",
             )
             with stats_lock:
                 stats.retried += 1
             PROCESSED.labels(stage, "retry").inc()
             return _RETRY
+        with stats_lock:
+            failures.pop(where, None)
         producer.send(results_topic(stage), key, announce(key, ""))
         with stats_lock:
             stats.processed += 1
@@ -293,6 +312,16 @@ def run_worker(
         _close(consumer)
         producer.close()
     return stats
+
+
+def permanent(e: BaseException) -> bool:
+    """Failures no retry can pass: a request the model server refuses (4xx other than
+    408/429, or an unusable answer) and data the store refuses."""
+    from sqlalchemy.exc import DataError
+
+    if isinstance(e, ModelResponseError):
+        return e.status not in (408, 429)
+    return isinstance(e, DataError)
 
 
 def _update_lag(consumer: KafkaConsumer | None, stage: str) -> None:
