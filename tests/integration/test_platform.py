@@ -370,6 +370,49 @@ def test_a_request_the_model_refuses_fails_the_study_with_the_reason(stack):
     assert took < 60  # before: never
 
 
+@pytest.mark.timeout(300)
+def test_a_hundred_watchers_do_not_starve_the_server(stack):
+    """100 WatchStudy streams on a running study; health, GetStudy, ListStudies and
+    SubmitStudy still answer within a second (with 16 server threads and polling
+    watchers, the 17th call waited for a watcher to end)."""
+    import concurrent.futures as cf
+
+    stub = _stub(stack)
+    st = stub.SubmitStudy(study_pb2.SubmitStudyRequest(spec_yaml=_spec_yaml()))
+    streams = [
+        stub.WatchStudy(study_pb2.WatchStudyRequest(study_id=st.id), timeout=120)
+        for _ in range(100)
+    ]
+    pool = cf.ThreadPoolExecutor(100)
+    firsts = [pool.submit(next, s) for s in streams]
+    assert all(f.result(timeout=30).study.id == st.id for f in firsts)  # all 100 are open
+    health = health_pb2_grpc.HealthStub(grpc.insecure_channel(stack.study_addr))
+    worst = {}
+    for name, call in {
+        "health": lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=5),
+        "get": lambda: stub.GetStudy(study_pb2.GetStudyRequest(study_id=st.id), timeout=5),
+        "list": lambda: stub.ListStudies(study_pb2.ListStudiesRequest(), timeout=5),
+        "submit": lambda: stub.SubmitStudy(
+            study_pb2.SubmitStudyRequest(spec_yaml=_spec_yaml()), timeout=5
+        ),
+    }.items():
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            r = call()
+            times.append(time.perf_counter() - t0)
+            if name == "submit":
+                stub.CancelStudy(study_pb2.CancelStudyRequest(study_id=r.id))
+        worst[name] = max(times)
+    print("with 100 watchers, slowest call (s):", {k: round(v, 3) for k, v in worst.items()})
+    assert max(worst.values()) < 1.0, worst
+    stub.CancelStudy(study_pb2.CancelStudyRequest(study_id=st.id))
+    # Every watcher sees the cancellation and its stream ends.
+    ends = [pool.submit(lambda s=s: list(s)[-1].study.state) for s in streams]
+    assert {f.result(timeout=60) for f in ends} == {5}  # CANCELLED
+    pool.shutdown()
+
+
 def test_no_respondent_data_in_the_logs(stack):
     """After the studies above, no respondent id appears in any service's log."""
     import re

@@ -37,6 +37,7 @@ from silico.pipeline.units import (
     read_demographics,
     read_survey,
 )
+from silico.platform.notifier import Notifier
 from silico.report import write_report
 from silico.runtime import telemetry
 from silico.runtime.kafka import Producer
@@ -110,6 +111,8 @@ class Orchestrator:
         self._studies: dict[str, _Study] = {}
         self.progress: dict[str, dict[str, tuple[int, int]]] = {}
         self.last_result: StudyResult | None = None
+        #: Announces every change of a study to its watchers.
+        self.changes = Notifier()
 
     # -- loop ----------------------------------------------------------------
 
@@ -166,6 +169,7 @@ class Orchestrator:
                 s = self._studies[study_id] = _Study(spec, load_humans(spec))
             if st.state == "queued":
                 self.store.set_state(study_id, "running", stage="backstory")
+                self.changes.bump(study_id)
             self._advance(study_id, s)
         except Exception as e:
             if _transient(e):
@@ -195,6 +199,7 @@ class Orchestrator:
 
     def _fail(self, study_id: str, error: str) -> None:
         self.store.set_state(study_id, "failed", error=error)
+        self.changes.bump(study_id)
         telemetry.STUDIES.labels("failed").inc()
         self._studies.pop(study_id, None)
 
@@ -214,7 +219,7 @@ class Orchestrator:
             s.demographics = read_demographics(s.spec, len(personas), got)
         fine, demo_comp = s.demographics
         if s.matched is None:
-            self.store.set_stage(study_id, "matching")
+            self._stage(study_id, "matching")
             coarse = persona_categories(s.spec, s.humans, fine)
             s.matched = run_matchings(s.spec, s.humans, coarse, self.services)
             self._progress(study_id, s, "matching", 1, 1)
@@ -225,7 +230,7 @@ class Orchestrator:
             return
         answers = read_survey(s.spec, s.humans, len(personas), s.survey, got)
         matchings, diags = s.matched
-        self.store.set_stage(study_id, "metrics")
+        self._stage(study_id, "metrics")
         c = Collected(
             s.spec,
             s.humans,
@@ -256,7 +261,7 @@ class Orchestrator:
         missing = [u for u in units if u.key not in have]
         self._progress(study_id, s, name, len(units) - len(missing), len(units))
         if missing:
-            self.store.set_stage(study_id, name)
+            self._stage(study_id, name)
             for u in missing:
                 self._send(study_id, u)
             return None
@@ -283,8 +288,15 @@ class Orchestrator:
         )
         self._sent[k] = now
 
+    def _stage(self, study_id: str, name: str) -> None:
+        self.store.set_stage(study_id, name)
+        self.changes.bump(study_id)
+
     def _progress(self, study_id: str, s: _Study, name: str, done: int, total: int) -> None:
-        self.progress.setdefault(study_id, {})[name] = (done, total)
+        mine = self.progress.setdefault(study_id, {})
+        if mine.get(name) != (done, total):
+            mine[name] = (done, total)
+            self.changes.bump(study_id)
         if name in s.finished:
             return  # a finished stage's time is final; ticks keep reporting it
         now = time.time()
@@ -304,6 +316,7 @@ class Orchestrator:
         self._library(result)
         self._progress(study_id, s, "metrics", 1, 1)
         self.store.set_state(study_id, "succeeded", stage="done")
+        self.changes.bump(study_id)
         telemetry.STUDIES.labels("succeeded").inc()
         self.last_result = result
         self._studies.pop(study_id, None)

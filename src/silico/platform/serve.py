@@ -5,6 +5,7 @@ a metrics port, and a graceful SIGTERM."""
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2
 from prometheus_client import start_http_server
 
 from silico.pipeline.registry import BY_NAME
@@ -26,7 +28,7 @@ from silico.runtime.app import (
     open_store,
     unit_handler,
 )
-from silico.runtime.grpc_server import Tls, serve, wait_for_shutdown
+from silico.runtime.grpc_server import Served, Tls, serve, wait_for_shutdown
 from silico.runtime.settings import ServiceSettings
 
 #: Units a worker handles at once, by stage, unless SILICO_WORKER_CONCURRENCY says.
@@ -34,6 +36,8 @@ from silico.runtime.settings import ServiceSettings
 #: survey unit one per item and order: a few units at a time keep the model
 #: server's prefix batches whole.
 WORKER_CONCURRENCY = {"demographics": 4, "survey": 2}
+
+log = logging.getLogger("silico.serve")
 
 
 @dataclass
@@ -43,6 +47,15 @@ class Context:
     settings: ServiceSettings
     models: Models | None = None
     studies: Any = None
+
+
+def _threads(name: str) -> int:
+    """Server threads: the study service's watchers each hold one while they wait."""
+    if name != "study":
+        return 16
+    from silico.platform.studies import MAX_WATCHERS, SERVER_THREADS
+
+    return MAX_WATCHERS + SERVER_THREADS
 
 
 def _models(name: str, settings: ServiceSettings) -> Models | None:
@@ -81,6 +94,7 @@ def run_service(name: str, servicer: Callable[[Context], Any]) -> int:
         [f"silico.v1.{service}"],
         settings.grpc_port,
         settings.grpc_host,
+        max_workers=_threads(name),
         tls=tls,
         probe_port=settings.probe_port,
     )
@@ -89,13 +103,35 @@ def run_service(name: str, servicer: Callable[[Context], Any]) -> int:
     if stage is not None and stage.queued and settings.kafka:
         background.append(_worker(name, ctx, stop))
         log.info("worker consuming %s", stage.requests_topic)
-    threads = [threading.Thread(target=f, name=f"{name}-{i}") for i, f in enumerate(background)]
+    threads = [
+        threading.Thread(target=guarded(f, served, stop), name=f"{name}-{i}")
+        for i, f in enumerate(background)
+    ]
     for t in threads:
         t.start()
     wait_for_shutdown(served, on_stop=stop.set)
     for t in threads:
         t.join(timeout=30)
     return 0
+
+
+def guarded(loop: Callable[[], None], served: Served, stop: threading.Event) -> Callable[[], None]:
+    """``loop`` that, should it ever end before shutdown (a bug, an error it did not
+    catch), turns the service NOT_SERVING: Kubernetes then restarts the pod instead
+    of routing calls to a process whose orchestrator or worker is gone."""
+
+    def run() -> None:
+        try:
+            loop()
+        except BaseException:
+            log.exception("a background loop failed")
+        finally:
+            if not stop.is_set():
+                log.error("a background loop ended; health is NOT_SERVING from now on")
+                for n in [*served.names, ""]:
+                    served.health.set(n, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    return run
 
 
 def _worker(name: str, ctx: Context, stop: threading.Event) -> Callable[[], None]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from silico.core.errors import NotFoundError, ValidationError
+from silico.core.errors import NotFoundError, QuotaError, ValidationError
 from silico.pipeline.registry import PROGRESS
 from silico.pipeline.runner import load_humans
 from silico.pipeline.spec import load_yaml, parse_spec
@@ -21,6 +22,10 @@ from silico.store import Store, StoredStudy, Tenant
 from silico.v1 import common_pb2, study_pb2
 
 MAX_SPEC_BYTES = 1 << 20
+#: Watchers at once; the study server has threads for them and SERVER_THREADS more.
+MAX_WATCHERS = 200
+#: Threads the study server keeps for every call that is not a watcher.
+SERVER_THREADS = 16
 REPORT_CHUNK = 1 << 20
 FINAL = ("succeeded", "failed", "cancelled")
 _PROTO_STATE = {
@@ -46,6 +51,7 @@ class Studies:
         self.store = store
         self.orch = orch
         self.tenancy = tenancy
+        self._watchers = threading.BoundedSemaphore(MAX_WATCHERS)
 
     def proto(self, st: StoredStudy) -> common_pb2.Study:
         prog = self.orch.progress.get(st.id, {})
@@ -96,23 +102,45 @@ class Studies:
         st = self.store.set_state(before.id, "cancelled", error="cancelled by request")
         if before.state != st.state:
             telemetry.STUDIES.labels("cancelled").inc()
+        self.orch.changes.bump(st.id)
         return st
 
     def watch(
-        self, sid: str, tenant: Tenant, active: Callable[[], bool], every: float = 0.5
+        self,
+        sid: str,
+        tenant: Tenant,
+        active: Callable[[], bool],
+        recheck: float = 10.0,
     ) -> Iterator[study_pb2.StudyEvent]:
-        """An event whenever the study's state or progress changes, until it ends."""
-        last = None
-        while active():
+        """An event whenever the study's state, stage or progress changes, until it ends.
+
+        The store is read when the orchestrator announces a change (and every
+        ``recheck`` seconds, for changes made elsewhere); in between the watcher
+        sleeps. At most :data:`MAX_WATCHERS` watch at once, so watchers can never
+        take every server thread from the other calls.
+        """
+        if not self._watchers.acquire(blocking=False):
+            raise QuotaError(f"{MAX_WATCHERS} watchers already; poll GetStudy instead")
+        try:
             st = self.get(sid, tenant)
-            p = self.proto(st)
-            snapshot = p.SerializeToString()
-            if snapshot != last:
-                yield study_pb2.StudyEvent(study=p, message=st.stage)
-                last = snapshot
-            if st.state in FINAL:
-                return
-            time.sleep(every)
+            last = None
+            seen, checked = -1, 0.0
+            while active():
+                version = self.orch.changes.version(st.id)
+                if version != seen or time.monotonic() - checked > recheck:
+                    seen, checked = version, time.monotonic()
+                    st = self.get(sid, tenant)
+                    p = self.proto(st)
+                    snapshot = (p.SerializeToString(), st.stage)
+                    if snapshot != last:
+                        yield study_pb2.StudyEvent(study=p, message=st.stage)
+                        last = snapshot
+                    if st.state in FINAL:
+                        return
+                # Wakes at a change, or after a second to notice a client gone away.
+                self.orch.changes.wait(st.id, seen, 1.0)
+        finally:
+            self._watchers.release()
 
     def _succeeded(self, sid: str, tenant: Tenant, what: str) -> tuple[StoredStudy, Any]:
         st = self.get(sid, tenant)
