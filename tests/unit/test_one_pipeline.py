@@ -328,3 +328,25 @@ def test_workers_drop_the_units_of_a_cancelled_study(tmp_path):
     orch.producer.sent.clear()
     orch.tick(st.id)
     assert orch.producer.sent == []  # and nothing more is sent
+
+
+def test_a_study_never_has_more_than_max_in_flight_units_out(tmp_path):
+    spec = _tiny()
+    store = Store(f"sqlite:///{tmp_path / 'silico.db'}")
+    orch = Orchestrator(store, _Recorder(), reports_dir=tmp_path / "r", max_in_flight=5)
+    st = store.create_study(spec.name, yaml.safe_dump(spec.model_dump(mode="json")))
+    orch.tick(st.id)
+    orch.tick(st.id)
+    assert len(orch.producer.sent) == 5  # 14 personas due, 5 at most out
+    handle = unit_handler(
+        "backstory", store, lambda req: do_unit("backstory", Models(ScriptedLM()), req)
+    )
+    for _, _, value in orch.producer.sent[:3]:
+        handle(value)
+    orch.producer.sent.clear()
+    orch.tick(st.id)
+    # 3 came back (each now needs its review), 2 are still out: 3 more may go.
+    assert len(orch.producer.sent) == 3
+    # And the study still finishes with the same backstories as in-process.
+    _pump(orch, store, ScriptedLM(), st.id)
+    assert store.get_study(st.id).state == "succeeded"

@@ -91,6 +91,7 @@ class Orchestrator:
         services: where matching and the metrics run (the services' RPCs).
         reports_dir: where each study's report folder is written.
         redeliver_after: seconds before a unit with no stored result is sent again.
+        max_in_flight: units of one study sent and not yet stored, at most.
     """
 
     def __init__(
@@ -100,12 +101,14 @@ class Orchestrator:
         services: Services = LOCAL,
         reports_dir: Path | str = ".silico/reports",
         redeliver_after: float = 120.0,
+        max_in_flight: int = 256,
     ) -> None:
         self.store = store
         self.producer = producer
         self.services = services
         self.reports_dir = Path(reports_dir)
         self.redeliver_after = redeliver_after
+        self.max_in_flight = max_in_flight
         self.wake = threading.Event()
         self._sent: dict[tuple[str, str, str], float] = {}
         self._studies: dict[str, _Study] = {}
@@ -249,8 +252,7 @@ class Orchestrator:
             s.spec, self._typed(study_id, s, "backstory"), self._typed(study_id, s, "critic")
         )
         self._progress(study_id, s, "backstory", len(plan.done), plan.count)
-        for u in plan.units:
-            self._send(study_id, u)
+        self._send_some(study_id, plan.units)
         return plan.backstories() if plan.complete else None
 
     def _collect(self, study_id: str, s: _Study, units: list[Unit]) -> dict[str, Any] | None:
@@ -262,8 +264,7 @@ class Orchestrator:
         self._progress(study_id, s, name, len(units) - len(missing), len(units))
         if missing:
             self._stage(study_id, name)
-            for u in missing:
-                self._send(study_id, u)
+            self._send_some(study_id, missing)
             return None
         return self._typed(study_id, s, name)
 
@@ -276,11 +277,24 @@ class Orchestrator:
                 cached[key] = message_from_doc(docs[key], RESPONSE_TYPES[name])
         return cached
 
+    def _send_some(self, study_id: str, units: list[Unit]) -> None:
+        """Send the units due: again those missing for ``redeliver_after``, and new ones
+        only while fewer than ``max_in_flight`` of the study's are in flight, so that no
+        study queues thousands of units in front of everyone else's (and a cancelled
+        one leaves little behind)."""
+        now = time.time()
+        sent = [self._sent.get((study_id, u.stage, u.key)) for u in units]
+        fresh = [u for u, t in zip(units, sent, strict=True) if t is None]
+        budget = self.max_in_flight - (len(units) - len(fresh))
+        for u, t in zip(units, sent, strict=True):
+            if t is not None and now - t >= self.redeliver_after:
+                self._send(study_id, u)
+        for u in fresh[: max(0, budget)]:
+            self._send(study_id, u)
+
     def _send(self, study_id: str, u: Unit) -> None:
         k = (study_id, u.stage, u.key)
         now = time.time()
-        if now - self._sent.get(k, -1e18) < self.redeliver_after:
-            return
         item = events_pb2.WorkItem(study_id=study_id, stage=u.stage, unit_key=u.key)
         getattr(item, u.stage).CopyFrom(u.request)
         self.producer.send(

@@ -167,6 +167,7 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
         remote_services(channel(s.matching_addr, s), channel(s.metrics_addr, s)),
         Path(s.reports_dir),
         s.redeliver_after_s,
+        s.max_in_flight,
     )
     tenancy = Tenancy(
         store,

@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     metrics_addr: str = Field(
         "", description="host:port of the MetricsService (for the study service)."
     )
+    max_in_flight: int = Field(
+        256, description="Units of one study sent to the workers and not yet done, at most."
+    )
     redeliver_after_s: float = Field(
         120.0, description="Re-enqueue a unit with no stored result after this long."
     )
