@@ -413,6 +413,45 @@ def test_a_hundred_watchers_do_not_starve_the_server(stack):
     pool.shutdown()
 
 
+@pytest.mark.timeout(400)
+def test_cancel_stops_the_model_work_within_seconds(stack):
+    """A 600-persona study, cancelled once it has begun: the backstory worker's model
+    calls stop within seconds (the units already taken finish; those queued are
+    dropped; the orchestrator never had more than max_in_flight out)."""
+    raw = load_spec(TINY).model_dump(mode="json")
+    raw.pop("higher_order")
+    raw["name"] = "big_then_cancelled"
+    raw["backstories"]["count"] = 600
+    stub = _stub(stack)
+    key = "silico_llm_calls_total{source=model,stage=backstory}"
+    st = stub.SubmitStudy(study_pb2.SubmitStudyRequest(spec_yaml=yaml.safe_dump(raw)))
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        prog = {
+            p.stage: p.done
+            for p in stub.GetStudy(study_pb2.GetStudyRequest(study_id=st.id)).progress
+        }
+        if prog.get("backstory", 0) >= 1:
+            break
+        time.sleep(0.5)
+    stub.CancelStudy(study_pb2.CancelStudyRequest(study_id=st.id))
+    t_cancel = time.time()
+    last_value, last_change = _scrape(stack, "backstory").get(key, 0.0), t_cancel
+    while time.time() - last_change < 10 and time.time() - t_cancel < 120:
+        time.sleep(1)
+        v = _scrape(stack, "backstory").get(key, 0.0)
+        if v != last_value:
+            last_value, last_change = v, time.time()
+    stopped = last_change - t_cancel
+    done = {
+        p.stage: p.done for p in stub.GetStudy(study_pb2.GetStudyRequest(study_id=st.id)).progress
+    }
+    print(
+        f"model calls stopped {stopped:.1f}s after cancel ({done.get('backstory')} of 600 personas)"
+    )
+    assert stopped < 30
+
+
 def test_no_respondent_data_in_the_logs(stack):
     """After the studies above, no respondent id appears in any service's log."""
     import re
