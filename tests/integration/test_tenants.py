@@ -110,6 +110,25 @@ def test_a_tenant_cannot_read_another_tenants_human_data(tstack):
         assert e.value.code == "PERMISSION_DENIED"
 
 
+def test_data_files_that_escape_or_bomb_are_refused(tstack):
+    """A symlink out of the tenant's folder, a compressed CSV and an oversized one are
+    refused at submission, naming the field; nothing is stored."""
+    beta = tstack.data_root / "beta"
+    link = beta / "linked.csv"
+    link.symlink_to(tstack.data_root / "alpha" / "cces_2018_sample.csv")
+    gz = beta / "cces.csv.gz"
+    gz.write_bytes(b"\x1f\x8b" + b"\x00" * 64)
+    with _client(tstack, "beta") as b:
+        before = len(b.list())
+        with pytest.raises(ClientError) as e:
+            b.submit(_spec(tstack, "beta", **{"data.csv": str(link)}))
+        assert e.value.code == "PERMISSION_DENIED" and "outside" in e.value.details
+        with pytest.raises(ClientError) as e:
+            b.submit(_spec(tstack, "beta", **{"data.csv": str(gz)}))
+        assert e.value.code == "INVALID_ARGUMENT" and "compressed" in e.value.details
+        assert len(b.list()) == before
+
+
 def test_quotas(tstack):
     with _client(tstack, "gamma") as g:
         with pytest.raises(ClientError) as e:

@@ -350,3 +350,31 @@ def test_a_study_never_has_more_than_max_in_flight_units_out(tmp_path):
     # And the study still finishes with the same backstories as in-process.
     _pump(orch, store, ScriptedLM(), st.id)
     assert store.get_study(st.id).state == "succeeded"
+
+
+def test_the_data_path_is_checked_again_when_the_orchestrator_loads_it(tmp_path):
+    """Submitted with data in the tenant's folder; by the time the orchestrator loads it,
+    the file is a symlink out of the folder: the study fails, nothing is read."""
+    import shutil
+
+    from silico.platform.tenancy import Tenancy
+
+    data = tmp_path / "tenants" / "lab"
+    shutil.copytree(REPO / "data" / "cces_2018_sample", data)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(REPO / "data" / "cces_2018_sample", elsewhere)
+    spec = load_spec(STUDIES / "tiny.yaml", data)
+    store = Store(f"sqlite:///{tmp_path / 'silico.db'}")
+    tenancy = Tenancy(store, auth=True, data_root=tmp_path / "tenants")
+    tenancy.check_data("lab", spec)  # fine at submission
+    orch = Orchestrator(
+        store, _Recorder(), reports_dir=tmp_path / "r", data_check=tenancy.check_data
+    )
+    st = store.create_study(spec.name, yaml.safe_dump(spec.model_dump(mode="json")), "lab")
+    csv = Path(spec.data.csv)
+    csv.unlink()
+    csv.symlink_to(elsewhere / csv.name)
+    orch.tick(st.id)
+    s = store.get_study(st.id)
+    assert s.state == "failed" and "outside this tenant's data folders" in s.error
+    assert orch.producer.sent == []

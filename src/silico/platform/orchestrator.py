@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,8 @@ class Orchestrator:
         reports_dir: where each study's report folder is written.
         redeliver_after: seconds before a unit with no stored result is sent again.
         max_in_flight: units of one study sent and not yet stored, at most.
+        data_check: ``(tenant, spec)``, raises when the study may not read its data
+            (the tenancy's check, repeated when the data is loaded).
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class Orchestrator:
         reports_dir: Path | str = ".silico/reports",
         redeliver_after: float = 120.0,
         max_in_flight: int = 256,
+        data_check: Callable[[str, StudySpec], None] | None = None,
     ) -> None:
         self.store = store
         self.producer = producer
@@ -109,6 +113,7 @@ class Orchestrator:
         self.reports_dir = Path(reports_dir)
         self.redeliver_after = redeliver_after
         self.max_in_flight = max_in_flight
+        self.data_check = data_check
         self.wake = threading.Event()
         self._sent: dict[tuple[str, str, str], float] = {}
         self._studies: dict[str, _Study] = {}
@@ -169,6 +174,8 @@ class Orchestrator:
             s = self._studies.get(study_id)
             if s is None:
                 spec = parse_spec(load_yaml(st.spec_yaml))
+                if self.data_check is not None:
+                    self.data_check(st.tenant, spec)
                 s = self._studies[study_id] = _Study(spec, load_humans(spec))
             if st.state == "queued":
                 self.store.set_state(study_id, "running", stage="backstory")

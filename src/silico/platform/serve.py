@@ -161,6 +161,12 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
     s = ctx.settings
     store = open_store(s)
     k.ensure_topics(s.kafka, k.all_topics())
+    tenancy = Tenancy(
+        store,
+        auth=s.auth,
+        data_root=s.data_root or None,
+        public_data=[p for p in s.public_data.split(":") if p],
+    )
     orch = Orchestrator(
         store,
         k.Producer(s.kafka),
@@ -168,12 +174,7 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
         Path(s.reports_dir),
         s.redeliver_after_s,
         s.max_in_flight,
-    )
-    tenancy = Tenancy(
-        store,
-        auth=s.auth,
-        data_root=s.data_root or None,
-        public_data=[p for p in s.public_data.split(":") if p],
+        data_check=tenancy.check_data,
     )
     ctx.studies = Studies(store, orch, tenancy)
     return [lambda: listen(s.kafka, orch, stop), lambda: orch.run(stop)]

@@ -45,12 +45,16 @@ class Tenancy:
             raise UnauthenticatedError("invalid API token")
         return tenant
 
-    def check_data(self, tenant: Tenant, spec: Any) -> None:
+    def check_data(self, tenant: Tenant | str, spec: Any) -> None:
+        """The spec's data files lie in the tenant's folders, after every symlink is
+        followed (a link out of the folder is refused). Checked at submission and
+        again when the orchestrator loads the data (a file may have changed since)."""
         if not self.auth:
             return
+        tenant_id = tenant if isinstance(tenant, str) else tenant.id
         roots = list(self.public_data)
         if self.data_root is not None:
-            roots.append(self.data_root / tenant.id)
+            roots.append(self.data_root / tenant_id)
         for field in ("csv", "codebook"):
             p = Path(getattr(spec.data, field)).resolve()
             if not any(p.is_relative_to(r) for r in roots):

@@ -41,6 +41,33 @@ class TraitColumn:
     values: Mapping[str, str | None] | None = None
 
 
+#: The largest human data file read (a CSV of a million respondents is ~200 MB).
+MAX_CSV_BYTES = 512 * 2**20
+MAX_CODEBOOK_BYTES = 16 * 2**20
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
+
+
+def check_data_file(path: Path, field: str, max_bytes: int) -> None:
+    """Refuse, before reading, a data file that is compressed or too large.
+
+    >>> check_data_file(Path("x.csv.gz"), "data.csv", 10)
+    Traceback (most recent call last):
+    ...
+    silico.core.errors.ValidationError: data.csv: x.csv.gz is compressed; give the plain file
+    """
+    if path.suffix.lower() in _COMPRESSED:
+        raise ValidationError(field, f"{path.name} is compressed; give the plain file")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ValidationError(field, f"file not found: {path}") from None
+    if size > max_bytes:
+        raise ValidationError(
+            field,
+            f"{path.name} is {size / 2**20:.0f} MB, above the {max_bytes / 2**20:.0f} MB limit",
+        )
+
+
 @dataclass(frozen=True)
 class Codebook:
     """Per variable: question text, value labels, ordinal codes, non-substantive codes."""
@@ -51,6 +78,7 @@ class Codebook:
     @classmethod
     def load(cls, path: str | Path) -> Codebook:
         p = Path(path)
+        check_data_file(p, "codebook", MAX_CODEBOOK_BYTES)
         try:
             raw = json.loads(p.read_text())
         except FileNotFoundError:
@@ -242,8 +270,10 @@ def load_survey(
     """
     cb = codebook if isinstance(codebook, Codebook) else Codebook.load(codebook)
     path = Path(csv_path)
+    check_data_file(path, "data.csv", MAX_CSV_BYTES)
     try:
-        df = pd.read_csv(path, low_memory=False)
+        # No compression guessing: a small .gz can expand without bound.
+        df = pd.read_csv(path, low_memory=False, compression=None)
     except FileNotFoundError:
         raise ValidationError("data.path", f"file not found: {path}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
