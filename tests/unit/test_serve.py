@@ -36,3 +36,42 @@ def test_a_dead_background_loop_turns_health_not_serving():
         served2.stop(0)
     finally:
         served.stop(0)
+
+
+def test_internal_errors_keep_their_text_in_the_log_and_a_lost_store_is_unavailable(caplog):
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    from silico.v1 import matching_pb2, matching_pb2_grpc
+
+    class Broken(matching_pb2_grpc.MatchingServiceServicer):
+        def __init__(self) -> None:
+            self.error: Exception = RuntimeError("")
+
+        def Match(self, request, context):  # noqa: N802
+            raise self.error
+
+    broken = Broken()
+    served = serve(
+        lambda s: matching_pb2_grpc.add_MatchingServiceServicer_to_server(broken, s),
+        ["silico.v1.MatchingService"],
+        0,
+    )
+    try:
+        stub = matching_pb2_grpc.MatchingServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{served.port}")
+        )
+        broken.error = RuntimeError("password=hunter2 at /srv/tenants/lab/data.csv")
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Match(matching_pb2.MatchRequest(), timeout=5)
+        assert e.value.code() == grpc.StatusCode.INTERNAL
+        assert "hunter2" not in e.value.details() and "/srv" not in e.value.details()
+        ref = e.value.details().rsplit("error ", 1)[1]
+        assert any(ref in r.getMessage() for r in caplog.records)  # findable in the log
+        broken.error = OperationalError("SELECT 1", {}, Exception("connection refused"))
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Match(matching_pb2.MatchRequest(), timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "SELECT" not in e.value.details()
+    finally:
+        served.stop(0)

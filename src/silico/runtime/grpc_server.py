@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -55,7 +56,30 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.UNAVAILABLE, str(exc)
     if isinstance(exc, ModelResponseError):
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
-    return grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"
+    if _store_unreachable(exc):
+        return grpc.StatusCode.UNAVAILABLE, "the study store is unreachable; try again shortly"
+    # Anything else is a bug: its text (paths, SQL, data) stays in the log, under an id
+    # the caller can quote.
+    return grpc.StatusCode.INTERNAL, "internal error (see the service log)"
+
+
+def _store_unreachable(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def _logged(method: str, exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    code, msg = status_of(exc)
+    if code == grpc.StatusCode.INTERNAL:
+        ref = uuid.uuid4().hex[:12]
+        log.error("%s failed (error %s)", method, ref, exc_info=exc)
+        msg = f"{msg}, error {ref}"
+    elif code == grpc.StatusCode.UNAVAILABLE:
+        log.warning("%s: %s: %s", method, type(exc).__name__, exc)
+    return code, msg
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
@@ -77,9 +101,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                 try:
                     return fn(request, context)
                 except Exception as e:
-                    code, msg = status_of(e)
-                    if code == grpc.StatusCode.INTERNAL:
-                        log.exception("%s failed", details.method)
+                    code, msg = _logged(details.method, e)
                     context.abort(code, msg)
                 finally:
                     RPCS.labels(service, method, code.name).inc()
@@ -93,7 +115,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                 try:
                     yield from fn(request, context)
                 except Exception as e:
-                    code, msg = status_of(e)
+                    code, msg = _logged(details.method, e)
                     context.abort(code, msg)
                 finally:
                     RPCS.labels(service, method, code.name).inc()
