@@ -17,6 +17,7 @@ stack's state file (``.silico/stack.json``, written by ``silico up``).
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import os
 import tarfile
@@ -160,6 +161,12 @@ class Connection:
     def channel(self) -> grpc.Channel:
         opts = [("grpc.max_receive_message_length", 64 << 20)]
         if not self.tls_ca:
+            if self.token and not _loopback(self.addr):
+                # A bearer token in clear text can be read and replayed by anyone on the way.
+                raise SilicoError(
+                    f"refusing to send the API token to {self.addr} without TLS: give the "
+                    "installation's CA (--tls-ca or SILICO_TLS_CA)"
+                )
             return grpc.insecure_channel(self.addr, options=opts)
         try:
             ca = Path(self.tls_ca).read_bytes()
@@ -169,6 +176,17 @@ class Connection:
             raise SilicoError(f"cannot read TLS file: {e}") from None
         creds = grpc.ssl_channel_credentials(ca, key, cert)
         return grpc.secure_channel(self.addr, creds, options=opts)
+
+
+def _loopback(addr: str) -> bool:
+    """Whether ``host:port`` is this machine (the only place a plaintext token may go)."""
+    host = addr.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Client:

@@ -55,3 +55,15 @@ def test_bad_config_files_are_named(tmp_path):
         Connection.resolve(config=lst)
     with pytest.raises(SilicoError, match="config file not found"):
         Connection.resolve(config=tmp_path / "missing.yaml")
+
+
+def test_a_token_never_travels_in_clear_text_beyond_this_machine():
+    from silico.client import Connection
+    from silico.core.errors import SilicoError
+
+    remote = Connection("silico.example.org:443", "sil_secret", None, None, None)
+    with pytest.raises(SilicoError, match="without TLS"):
+        remote.channel()
+    for addr in ("127.0.0.1:50051", "localhost:50051", "[::1]:50051"):
+        Connection(addr, "sil_secret", None, None, None).channel().close()
+    Connection("silico.example.org:443", None, None, None, None).channel().close()  # no token
