@@ -223,6 +223,12 @@ def test_gpu_models_are_the_roles_the_code_declares():
         assert server["maxModelLen"] == spec.max_model_len, role
 
 
+def test_auth_without_tls_does_not_render():
+    with pytest.raises(Exception, match="never travel in clear text"):
+        render(None, {"tls": {"enabled": False}})
+    assert render(None, {"tls": {"enabled": False}, "auth": {"enabled": False}})
+
+
 def test_interview_answers_are_reviewed_by_the_critic_roles_model():
     """The backstory service reviews interview answers inside its units: on GPUs its
     critic client must point at the instruct server (the critic role), not its own base

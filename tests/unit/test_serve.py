@@ -75,3 +75,23 @@ def test_internal_errors_keep_their_text_in_the_log_and_a_lost_store_is_unavaila
         assert "SELECT" not in e.value.details()
     finally:
         served.stop(0)
+
+
+def test_the_study_service_will_not_take_tokens_in_clear_text(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "SILICO_AUTH": "true", "SILICO_GRPC_HOST": "0.0.0.0"}
+    env["SILICO_STORE_URL"] = f"sqlite:///{tmp_path / 's.db'}"
+    r = subprocess.run(
+        [sys.executable, "-m", "services.study"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "clear text" in (r.stderr + r.stdout)

@@ -5,6 +5,7 @@ a metrics port, and a graceful SIGTERM."""
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import logging
 import threading
 from collections.abc import Callable
@@ -49,6 +50,13 @@ class Context:
     studies: Any = None
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _threads(name: str) -> int:
     """Server threads: the study service's watchers each hold one while they wait."""
     if name != "study":
@@ -78,6 +86,13 @@ def run_service(name: str, servicer: Callable[[Context], Any]) -> int:
     """Run service ``name`` (a registry stage, or ``"study"``) until SIGTERM."""
     settings = ServiceSettings()
     log = logs.setup(name, settings.log_level)
+    if settings.auth and not settings.tls_cert and not _loopback(settings.grpc_host):
+        log.error(
+            "SILICO_AUTH needs SILICO_TLS_CERT/SILICO_TLS_KEY when serving on %s: "
+            "API tokens must never travel in clear text",
+            settings.grpc_host,
+        )
+        return 2
     if settings.telemetry_port:
         start_http_server(settings.telemetry_port, addr=settings.grpc_host)
     tls = None
