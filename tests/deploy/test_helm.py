@@ -223,6 +223,19 @@ def test_gpu_models_are_the_roles_the_code_declares():
         assert server["maxModelLen"] == spec.max_model_len, role
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=_name)
+def test_services_leave_topics_to_the_chart(overlay):
+    for d in _by_kind(render(overlay), "Deployment"):
+        if not d["metadata"]["name"].startswith("silico-") or "llm" in d["metadata"]["name"]:
+            continue
+        env = {
+            e["name"]: e.get("value")
+            for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        }
+        if "SILICO_KAFKA" in env:
+            assert env.get("SILICO_CREATE_TOPICS") == "false", d["metadata"]["name"]
+
+
 def test_auth_without_tls_does_not_render():
     with pytest.raises(Exception, match="never travel in clear text"):
         render(None, {"tls": {"enabled": False}})

@@ -151,7 +151,8 @@ def guarded(loop: Callable[[], None], served: Served, stop: threading.Event) -> 
 
 def _worker(name: str, ctx: Context, stop: threading.Event) -> Callable[[], None]:
     s = ctx.settings
-    k.ensure_topics(s.kafka, k.all_topics())
+    if s.create_topics:
+        k.ensure_topics(s.kafka, k.all_topics())
     models = ctx.models or Models(None)
     handle = unit_handler(name, open_store(s), lambda req: do_unit(name, models, req), models.lm)
     concurrency = (
@@ -175,7 +176,8 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
 
     s = ctx.settings
     store = open_store(s)
-    k.ensure_topics(s.kafka, k.all_topics())
+    if s.create_topics:
+        k.ensure_topics(s.kafka, k.all_topics())
     tenancy = Tenancy(
         store,
         auth=s.auth,

@@ -45,6 +45,11 @@ class ServiceSettings(BaseSettings):
     metrics_addr: str = Field(
         "", description="host:port of the MetricsService (for the study service)."
     )
+    create_topics: bool = Field(
+        True,
+        description="Create missing Kafka topics at start (the local stack); in a cluster the "
+        "chart or its topic Job owns them, with their partitions, retention and ACLs.",
+    )
     max_in_flight: int = Field(
         256, description="Units of one study sent to the workers and not yet done, at most."
     )

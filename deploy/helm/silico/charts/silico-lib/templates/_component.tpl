@@ -73,6 +73,9 @@ spec:
               value: "50051"
             - name: SILICO_TELEMETRY_PORT
               value: "9090"
+            # Topics belong to the chart (Strimzi KafkaTopics or the topic Job).
+            - name: SILICO_CREATE_TOPICS
+              value: "false"
             - name: SILICO_LOG_LEVEL
               value: {{ $root.Values.logLevel | quote }}
             {{- if .stage }}
