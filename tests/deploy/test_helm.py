@@ -236,6 +236,21 @@ def test_services_leave_topics_to_the_chart(overlay):
             assert env.get("SILICO_CREATE_TOPICS") == "false", d["metadata"]["name"]
 
 
+def test_the_orchestrator_is_one_pod_with_reports_on_a_volume_and_a_url_is_enough():
+    objs = render(None, {"store": {"url": "postgresql+psycopg2://db/silico"}})
+    study = next(d for d in _by_kind(objs, "Deployment") if d["metadata"]["name"] == "silico-study")
+    assert study["spec"]["strategy"] == {"type": "Recreate"}
+    vols = {v["name"]: v for v in study["spec"]["template"]["spec"]["volumes"]}
+    claim = vols["reports"]["persistentVolumeClaim"]["claimName"]
+    assert claim in {p["metadata"]["name"] for p in _by_kind(objs, "PersistentVolumeClaim")}
+    # store.url alone: the chart's own Secret, referenced by every service.
+    secrets = {x["metadata"]["name"] for x in _by_kind(objs, "Secret")}
+    env = {e["name"]: e for e in study["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SILICO_STORE_URL"]["valueFrom"]["secretKeyRef"]["name"] in secrets
+    others = [d for d in _by_kind(objs, "Deployment") if d["metadata"]["name"] != "silico-study"]
+    assert all("strategy" not in d["spec"] for d in others if "llm" not in d["metadata"]["name"])
+
+
 def test_auth_without_tls_does_not_render():
     with pytest.raises(Exception, match="never travel in clear text"):
         render(None, {"tls": {"enabled": False}})

@@ -5,7 +5,8 @@ for a Kafka stage worker with autoscaling on, a KEDA ScaledObject on its lag.
 Context: {"root": $, "name": "backstory", "module": "services.backstory",
           "stage": "backstory" (Kafka stage; "" for none), "store": true,
           "role": "backstory" (model role; "" for none), "criticRole": "critic" (the model
-          that reviews what the stage writes inside its units: interview answers), "env": [...], "volumes": {...}}
+          that reviews what the stage writes inside its units: interview answers),
+          "singleton": true (at most one pod ever: the orchestrator; Recreate), "env": [...], "volumes": {...}}
 */}}
 {{- define "silico-lib.service" -}}
 {{- $root := .root -}}
@@ -26,6 +27,11 @@ spec:
   replicas: {{ $v.replicas }}
   {{- end }}
   revisionHistoryLimit: 3
+  {{- if .singleton }}
+  # One orchestrator at a time: the old pod is gone before the new one starts.
+  strategy:
+    type: Recreate
+  {{- end }}
   selector:
     matchLabels:
       {{- include "silico-lib.selectorLabels" . | nindent 6 }}

@@ -68,8 +68,13 @@ capabilities:
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret with the database URL: the chart's own when store.url is set, else store.existingSecret. */}}
 {{- define "silico-lib.storeSecret" -}}
-{{- default (printf "%s-store" (include "silico-lib.fullname" .)) .Values.store.existingSecret -}}
+{{- if .Values.store.url -}}
+{{- printf "%s-store" (include "silico-lib.fullname" .) -}}
+{{- else -}}
+{{- .Values.store.existingSecret -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Name of the InferenceService serving a model role (backstory, critic, demographics, survey). */}}
