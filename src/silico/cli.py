@@ -558,7 +558,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", default=str(DEFAULT_STATE))
     p.add_argument("--max-active-studies", type=int, default=4)
     p.add_argument("--max-humans", type=int, default=20000)
-    p.add_argument("--max-backstories", type=int, default=20000)
+    p.add_argument(
+        "--max-backstories",
+        type=int,
+        default=20000,
+        help="backstory generations a study may cost: count x max_attempts (x 10 interview turns)",
+    )
     p.set_defaults(fn=_cmd_tenant)
 
     p = sub.add_parser(

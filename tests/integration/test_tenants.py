@@ -133,8 +133,19 @@ def test_quotas(tstack):
     with _client(tstack, "gamma") as g:
         with pytest.raises(ClientError) as e:
             g.submit(_spec(tstack, "gamma"))  # 14 backstories > 5
-        assert e.value.code == "RESOURCE_EXHAUSTED" and "backstories.count" in e.value.details
-        small = {"backstories.count": 4, "data.sample": 4, "matching.methods": ["greedy"]}
+        assert e.value.code == "RESOURCE_EXHAUSTED" and "generations" in e.value.details
+        # 2 personas, but 3 attempts each (6 generations > 5): the work counts, not the count.
+        with pytest.raises(ClientError) as e:
+            g.submit(
+                _spec(tstack, "gamma", **{"backstories.count": 2, "backstories.max_attempts": 3})
+            )
+        assert e.value.code == "RESOURCE_EXHAUSTED" and "max_attempts 3" in e.value.details
+        small = {
+            "backstories.count": 4,
+            "backstories.max_attempts": 1,
+            "data.sample": 4,
+            "matching.methods": ["greedy"],
+        }
         first = g.submit(_spec(tstack, "gamma", seed=41, **small))
         with pytest.raises(ClientError) as e:
             g.submit(_spec(tstack, "gamma", seed=42, **small))

@@ -7,11 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from silico.core.errors import QuotaError
+from silico.core.prompts import INTERVIEW_QUESTIONS
 from silico.runtime.grpc_server import PermissionDeniedError, UnauthenticatedError
 from silico.store import Store, Tenant
 
 #: The one tenant of a deployment without auth.
 OPEN = Tenant("default", 1 << 30, 1 << 30, 1 << 30)
+
+
+def backstory_generations(spec: Any) -> int:
+    """The most backstory generations a spec can cost: what a tenant's
+    ``max_backstories`` limits (a count alone would let ``max_attempts`` or the
+    interview's ten turns multiply the model work unseen)."""
+    bs = spec.backstories
+    turns = len(INTERVIEW_QUESTIONS) if bs.mode == "interview" else 1
+    return int(bs.count * bs.max_attempts * turns)
 
 
 class Tenancy:
@@ -64,9 +74,14 @@ class Tenancy:
 
     def check_spec(self, tenant: Tenant, spec: Any) -> None:
         """The limits a spec shows by itself, checked before any data is read."""
-        if spec.backstories.count > tenant.max_backstories:
+        work = backstory_generations(spec)
+        if work > tenant.max_backstories:
+            bs = spec.backstories
+            how = f"count {bs.count} x max_attempts {bs.max_attempts}"
+            if bs.mode == "interview":
+                how += f" x {len(INTERVIEW_QUESTIONS)} interview questions"
             raise QuotaError(
-                f"backstories.count {spec.backstories.count} exceeds this tenant's "
+                f"backstories: up to {work} generations ({how}) exceed this tenant's "
                 f"limit of {tenant.max_backstories}"
             )
         if self.store.count_active(tenant.id) >= tenant.max_active_studies:
