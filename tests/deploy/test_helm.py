@@ -251,6 +251,76 @@ def test_the_orchestrator_is_one_pod_with_reports_on_a_volume_and_a_url_is_enoug
     assert all("strategy" not in d["spec"] for d in others if "llm" not in d["metadata"]["name"])
 
 
+def _labels_match(selector: dict, labels: dict) -> bool:
+    ok = all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+    for e in selector.get("matchExpressions", []):
+        if e["operator"] == "In":
+            ok = ok and labels.get(e["key"]) in e["values"]
+        elif e["operator"] == "Exists":
+            ok = ok and e["key"] in labels
+    return ok
+
+
+def test_kafka_users_can_touch_only_their_own_topics():
+    """Strimzi KafkaUsers: a stage reads only its request topic and writes only its
+    results and dead-letter topics; only the study service writes requests. Every
+    Kafka client logs in as its own user over TLS."""
+    from silico.pipeline.registry import QUEUED
+
+    objs = render(CHART / "values" / "gpu-cluster.yaml")
+    users = {u["metadata"]["name"]: u for u in _by_kind(objs, "KafkaUser")}
+    assert set(users) == {f"silico-{s}" for s in (*QUEUED, "study")}
+
+    def allowed(user: str, op: str) -> set[str]:
+        acls = users[user]["spec"]["authorization"]["acls"]
+        return {
+            a["resource"]["name"]
+            for a in acls
+            if a["resource"]["type"] == "topic" and op in a["operations"]
+        }
+
+    for s in QUEUED:
+        assert allowed(f"silico-{s}", "Read") == {f"{s}.requests.v1"}
+        assert allowed(f"silico-{s}", "Write") == {f"{s}.results.v1", f"{s}.requests.v1.dlq"}
+    assert allowed("silico-study", "Write") == {f"{s}.requests.v1" for s in QUEUED}
+    assert allowed("silico-study", "Read") == {f"{s}.results.v1" for s in QUEUED}
+    for d in _by_kind(objs, "Deployment"):
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in c.get("env", [])}
+        if "SILICO_KAFKA" not in env:
+            continue
+        name = d["metadata"]["name"]
+        assert env["SILICO_KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
+        assert env["SILICO_KAFKA_USERNAME"]["value"] == name and name in users
+        assert env["SILICO_KAFKA_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == name
+        vols = {v["name"]: v for v in d["spec"]["template"]["spec"]["volumes"]}
+        assert vols["kafka-ca"]["secret"]["secretName"] == "silico-kafka-cluster-ca-cert"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=_name)
+def test_network_policies_close_egress_and_the_model_servers(overlay):
+    objs = render(overlay)
+    pols = {p["metadata"]["name"]: p for p in _by_kind(objs, "NetworkPolicy")}
+    deps = {d["metadata"]["name"]: d for d in _by_kind(objs, "Deployment")}
+    for name in deps:
+        if name in pols:
+            assert "Egress" in pols[name]["spec"]["policyTypes"], name
+    models = pols["silico-models"]["spec"]
+    assert models["policyTypes"] == ["Ingress", "Egress"]
+    callers = {
+        n
+        for n, d in deps.items()
+        if any(
+            _labels_match(f["podSelector"], d["spec"]["template"]["metadata"]["labels"])
+            for f in models["ingress"][0]["from"]
+            if "podSelector" in f
+        )
+    }
+    assert callers == {f"silico-{s}" for s in ("backstory", "critic", "demographics", "survey")}
+    isvcs = {i["metadata"]["name"] for i in _by_kind(objs, "InferenceService")}
+    assert set(models["podSelector"]["matchExpressions"][0]["values"]) == isvcs
+
+
 def test_auth_without_tls_does_not_render():
     with pytest.raises(Exception, match="never travel in clear text"):
         render(None, {"tls": {"enabled": False}})

@@ -14,7 +14,7 @@ from silico.v1 import events_pb2
 log = logging.getLogger("silico.listener")
 
 
-def listen(bootstrap: str, orch: Orchestrator, stop: threading.Event) -> None:
+def listen(bootstrap: str | k.KafkaConfig, orch: Orchestrator, stop: threading.Event) -> None:
     """Wake the orchestrator whenever a stage announces a unit, fail a study whose unit
     can never succeed, and resync when the broker has lost messages.
 

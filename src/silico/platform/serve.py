@@ -152,7 +152,7 @@ def guarded(loop: Callable[[], None], served: Served, stop: threading.Event) -> 
 def _worker(name: str, ctx: Context, stop: threading.Event) -> Callable[[], None]:
     s = ctx.settings
     if s.create_topics:
-        k.ensure_topics(s.kafka, k.all_topics())
+        k.ensure_topics(s.kafka_config(), k.all_topics())
     models = ctx.models or Models(None)
     handle = unit_handler(name, open_store(s), lambda req: do_unit(name, models, req), models.lm)
     concurrency = (
@@ -162,7 +162,7 @@ def _worker(name: str, ctx: Context, stop: threading.Event) -> Callable[[], None
     )
 
     return lambda: k.run_worker(
-        name, s.kafka, handle, announce(name), stop, concurrency=concurrency
+        name, s.kafka_config(), handle, announce(name), stop, concurrency=concurrency
     )
 
 
@@ -177,7 +177,7 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
     s = ctx.settings
     store = open_store(s)
     if s.create_topics:
-        k.ensure_topics(s.kafka, k.all_topics())
+        k.ensure_topics(s.kafka_config(), k.all_topics())
     tenancy = Tenancy(
         store,
         auth=s.auth,
@@ -186,7 +186,7 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
     )
     orch = Orchestrator(
         store,
-        k.Producer(s.kafka),
+        k.Producer(s.kafka_config()),
         remote_services(channel(s.matching_addr, s), channel(s.metrics_addr, s)),
         Path(s.reports_dir),
         s.redeliver_after_s,
@@ -194,4 +194,4 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
         data_check=tenancy.check_data,
     )
     ctx.studies = Studies(store, orch, tenancy)
-    return [lambda: listen(s.kafka, orch, stop), lambda: orch.run(stop)]
+    return [lambda: listen(s.kafka_config(), orch, stop), lambda: orch.run(stop)]

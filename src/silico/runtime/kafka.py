@@ -43,6 +43,45 @@ LAG = Gauge(
 )
 
 
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where the brokers are and how to reach them.
+
+    The topics carry respondents' demographics and persona backstories: outside one
+    machine, use ``SSL`` (TLS) or ``SASL_SSL`` (TLS and SCRAM credentials, as a
+    Strimzi ``KafkaUser`` gets), with the cluster's CA.
+    """
+
+    bootstrap: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+
+    def client_args(self) -> dict[str, Any]:
+        """Keyword arguments for every kafka-python client."""
+        args: dict[str, Any] = {"bootstrap_servers": self.bootstrap}
+        if self.security_protocol not in ("PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"):
+            raise ValueError(f"unknown Kafka security protocol {self.security_protocol!r}")
+        if self.security_protocol == "PLAINTEXT":
+            return args
+        args["security_protocol"] = self.security_protocol
+        if "SSL" in self.security_protocol:
+            args["ssl_check_hostname"] = True
+            if self.ca_file:
+                args["ssl_cafile"] = self.ca_file
+        if self.security_protocol.startswith("SASL"):
+            args["sasl_mechanism"] = self.sasl_mechanism
+            args["sasl_plain_username"] = self.username
+            args["sasl_plain_password"] = self.password
+        return args
+
+
+def _config(kafka: str | KafkaConfig) -> KafkaConfig:
+    return kafka if isinstance(kafka, KafkaConfig) else KafkaConfig(kafka)
+
+
 def requests_topic(stage: str) -> str:
     return f"{stage}.requests.v1"
 
@@ -60,7 +99,7 @@ def all_topics(stages: Iterable[str] = STAGE_TOPICS) -> list[str]:
 
 
 def ensure_topics(
-    bootstrap: str,
+    bootstrap: str | KafkaConfig,
     topics: Iterable[str | NewTopic],
     partitions: int = 4,
     timeout: float = 30.0,
@@ -74,7 +113,7 @@ def ensure_topics(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+            admin = KafkaAdminClient(**_config(bootstrap).client_args(), request_timeout_ms=5000)
             try:
                 existing = set(admin.list_topics())
                 new = [t for t in wanted if t.name not in existing]
@@ -93,9 +132,9 @@ def ensure_topics(
             time.sleep(0.5)
 
 
-def make_producer(bootstrap: str) -> KafkaProducer:
+def make_producer(bootstrap: str | KafkaConfig) -> KafkaProducer:
     return KafkaProducer(
-        bootstrap_servers=bootstrap,
+        **_config(bootstrap).client_args(),
         acks="all",
         retries=5,
         linger_ms=5,
@@ -110,7 +149,7 @@ class Producer:
     (UnknownProducerId); a fresh producer is the remedy.
     """
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str | KafkaConfig) -> None:
         self.bootstrap = bootstrap
         self._p: KafkaProducer | None = None
         self._lock = threading.Lock()
@@ -144,13 +183,13 @@ class Producer:
 
 
 def make_consumer(
-    bootstrap: str, topics: list[str], group: str, max_records: int = 1
+    bootstrap: str | KafkaConfig, topics: list[str], group: str, max_records: int = 1
 ) -> KafkaConsumer:
     # A short session timeout makes a consumer-group join take about a second
     # (the default ~24 s stalls every start and restart).
     return KafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap,
+        **_config(bootstrap).client_args(),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -181,7 +220,7 @@ _OK, _DEAD, _RETRY = "ok", "dead_letter", "retry"
 
 def run_worker(
     stage: str,
-    bootstrap: str,
+    bootstrap: str | KafkaConfig,
     handle: Callable[[bytes], tuple[str, bool]],
     announce: Callable[[str, str], bytes],
     stop: threading.Event,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +19,13 @@ class ServiceSettings(BaseSettings):
         0, description="Port of the Prometheus /metrics endpoint (telemetry; 0: none)."
     )
     kafka: str = Field("", description="Kafka bootstrap servers; empty: no worker (RPCs only).")
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", description="PLAINTEXT (one machine), SSL or SASL_SSL (a cluster)."
+    )
+    kafka_sasl_mechanism: str = Field("SCRAM-SHA-512", description="With SASL_SSL.")
+    kafka_username: str = Field("", description="With SASL_SSL: the Kafka user.")
+    kafka_password: str = Field("", description="With SASL_SSL: its password.")
+    kafka_ca: str = Field("", description="CA (PEM) of the Kafka cluster's listeners.")
     store_url: str = Field(
         "sqlite:///.silico/silico.db", description="SQLAlchemy URL of the study store."
     )
@@ -74,3 +83,16 @@ class ServiceSettings(BaseSettings):
         "", description="With auth: folders (':'-separated) of data every tenant may read."
     )
     log_level: str = Field("INFO")
+
+    def kafka_config(self) -> Any:
+        """The Kafka connection (:class:`silico.runtime.kafka.KafkaConfig`)."""
+        from silico.runtime.kafka import KafkaConfig
+
+        return KafkaConfig(
+            self.kafka,
+            self.kafka_security_protocol,
+            self.kafka_sasl_mechanism,
+            self.kafka_username,
+            self.kafka_password,
+            self.kafka_ca,
+        )

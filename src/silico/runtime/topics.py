@@ -19,6 +19,7 @@ from silico.runtime.kafka import (
     requests_topic,
     results_topic,
 )
+from silico.runtime.settings import ServiceSettings
 
 
 def plan(
@@ -58,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         args.partitions, args.replication_factor, args.retention_ms, args.dlq_retention_ms
     )
     try:
-        created = ensure_topics(args.bootstrap, topics, timeout=args.timeout)
+        # TLS/SASL from SILICO_KAFKA_* (the same settings the services read).
+        kafka = ServiceSettings(kafka=args.bootstrap).kafka_config()
+        created = ensure_topics(kafka, topics, timeout=args.timeout)
     except KafkaError as e:
         print(f"silico-topics: error: {args.bootstrap}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

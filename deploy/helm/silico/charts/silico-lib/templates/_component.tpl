@@ -6,7 +6,8 @@ Context: {"root": $, "name": "backstory", "module": "services.backstory",
           "stage": "backstory" (Kafka stage; "" for none), "store": true,
           "role": "backstory" (model role; "" for none), "criticRole": "critic" (the model
           that reviews what the stage writes inside its units: interview answers),
-          "singleton": true (at most one pod ever: the orchestrator; Recreate), "env": [...], "volumes": {...}}
+          "singleton": true (at most one pod ever: the orchestrator; Recreate),
+          "kafkaClient": true (uses Kafka without being a stage worker: the study service), "env": [...], "volumes": {...}}
 */}}
 {{- define "silico-lib.service" -}}
 {{- $root := .root -}}
@@ -15,6 +16,9 @@ Context: {"root": $, "name": "backstory", "module": "services.backstory",
 {{- $tls := $root.Values.tls -}}
 {{- $serveTls := and $tls.enabled (or (eq .name "study") $tls.mutual) -}}
 {{- $scaled := and .stage $v.autoscaling $v.autoscaling.enabled $root.Values.keda.enabled -}}
+{{- $kafka := or .stage .kafkaClient -}}
+{{- $ksec := $root.Values.kafka.security -}}
+{{- $kafkaTls := and $kafka (ne $ksec.protocol "PLAINTEXT") (include "silico-lib.kafkaCaSecret" $root) -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -84,9 +88,40 @@ spec:
               value: "false"
             - name: SILICO_LOG_LEVEL
               value: {{ $root.Values.logLevel | quote }}
-            {{- if .stage }}
+            {{- if $kafka }}
             - name: SILICO_KAFKA
               value: {{ include "silico-lib.kafkaBootstrap" $root | quote }}
+            - name: SILICO_KAFKA_SECURITY_PROTOCOL
+              value: {{ $ksec.protocol | quote }}
+            {{- if $kafkaTls }}
+            - name: SILICO_KAFKA_CA
+              value: /etc/silico/kafka-ca/ca.crt
+            {{- end }}
+            {{- if eq $ksec.protocol "SASL_SSL" }}
+            {{- if $root.Values.kafka.strimzi.enabled }}
+            # The service's own KafkaUser; Strimzi keeps its password in a Secret of its name.
+            - name: SILICO_KAFKA_USERNAME
+              value: {{ $full | quote }}
+            - name: SILICO_KAFKA_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $full }}
+                  key: password
+            {{- else }}
+            - name: SILICO_KAFKA_USERNAME
+              valueFrom:
+                secretKeyRef:
+                  name: {{ required "kafka.security.existingSecret is required for SASL_SSL without Strimzi" $ksec.existingSecret }}
+                  key: username
+            - name: SILICO_KAFKA_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $ksec.existingSecret }}
+                  key: password
+            {{- end }}
+            {{- end }}
+            {{- end }}
+            {{- if .stage }}
             - name: SILICO_WORKER_CONCURRENCY
               value: {{ $v.workerConcurrency | default 16 | quote }}
             {{- end }}
@@ -149,6 +184,11 @@ spec:
               mountPath: /etc/silico/tls
               readOnly: true
             {{- end }}
+            {{- if $kafkaTls }}
+            - name: kafka-ca
+              mountPath: /etc/silico/kafka-ca
+              readOnly: true
+            {{- end }}
             {{- range $name, $m := .volumes }}
             - name: {{ $name }}
               mountPath: {{ $m.mountPath }}
@@ -162,6 +202,14 @@ spec:
         - name: tls
           secret:
             secretName: {{ $tls.secretName }}
+        {{- end }}
+        {{- if $kafkaTls }}
+        - name: kafka-ca
+          secret:
+            secretName: {{ include "silico-lib.kafkaCaSecret" $root }}
+            items:
+              - key: ca.crt
+                path: ca.crt
         {{- end }}
         {{- range $name, $m := .volumes }}
         - name: {{ $name }}
@@ -215,7 +263,49 @@ spec:
   podSelector:
     matchLabels:
       {{- include "silico-lib.selectorLabels" . | nindent 6 }}
-  policyTypes: ["Ingress"]
+  policyTypes: ["Ingress", "Egress"]
+  egress:
+    - ports:  # DNS
+        - {port: 53, protocol: UDP}
+        - {port: 53, protocol: TCP}
+    # gRPC: the release's own services (matching, metrics).
+    - to:
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/name: silico
+              app.kubernetes.io/instance: {{ $root.Release.Name }}
+      ports:
+        - {port: 50051, protocol: TCP}
+    {{- if $kafka }}
+    # The Kafka brokers, and nothing else on the Kafka ports.
+    - to:
+        {{- if $root.Values.kafka.strimzi.enabled }}
+        - podSelector:
+            matchLabels:
+              strimzi.io/cluster: {{ $root.Values.kafka.strimzi.cluster }}
+        {{- end }}
+        {{- with $root.Values.networkPolicy.kafkaPeers }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    {{- end }}
+    {{- if .role }}
+    # The model servers (KServe predictors of this release).
+    - to:
+        - podSelector:
+            matchExpressions:
+              - key: serving.kserve.io/inferenceservice
+                operator: Exists
+      ports:
+        - {port: 8080, protocol: TCP}
+        - {port: 80, protocol: TCP}
+    {{- end }}
+    {{- if .store }}
+    # The study store.
+    - to:
+        {{- toYaml $root.Values.networkPolicy.storePeers | nindent 8 }}
+      ports:
+        - {port: {{ $root.Values.networkPolicy.storePort }}, protocol: TCP}
+    {{- end }}
   ingress:
     # gRPC: from the release's own pods; the study API also from the allowed clients.
     - from:

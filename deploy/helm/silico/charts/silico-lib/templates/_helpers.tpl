@@ -62,7 +62,7 @@ capabilities:
 {{- if .Values.kafka.bootstrap -}}
 {{- .Values.kafka.bootstrap -}}
 {{- else if .Values.kafka.strimzi.enabled -}}
-{{- printf "%s-kafka-bootstrap:9092" .Values.kafka.strimzi.cluster -}}
+{{- printf "%s-kafka-bootstrap:%v" .Values.kafka.strimzi.cluster (.Values.kafka.strimzi.port | default 9093) -}}
 {{- else -}}
 {{- fail "kafka.bootstrap is required unless kafka.strimzi.enabled" -}}
 {{- end -}}
@@ -99,5 +99,14 @@ capabilities:
 {{- $root.Values.models.cpu.servedName -}}
 {{- else -}}
 {{- (index $root.Values.models.servers (index $root.Values.models.roles .role)).servedName -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding the Kafka cluster's CA (ca.crt), when Kafka speaks TLS. */}}
+{{- define "silico-lib.kafkaCaSecret" -}}
+{{- if .Values.kafka.security.caSecret -}}
+{{- .Values.kafka.security.caSecret -}}
+{{- else if .Values.kafka.strimzi.enabled -}}
+{{- printf "%s-cluster-ca-cert" .Values.kafka.strimzi.cluster -}}
 {{- end -}}
 {{- end -}}
