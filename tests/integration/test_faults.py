@@ -174,3 +174,61 @@ def test_model_server_down_for_30s(fstack):
             a, b = head[row["method"]][m], row[m]
             assert (a is None and np.isnan(b)) or a == pytest.approx(b, abs=1e-6)
     assert json.dumps(doc["n_personas"]) == json.dumps(len(local.accepted()))
+
+
+def _pg_database() -> str | None:
+    """A fresh database on the machine's PostgreSQL, or None when there is none."""
+    import uuid
+
+    try:
+        import psycopg2
+
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=2
+        )
+    except Exception:
+        return None
+    name = f"silico_faults_{uuid.uuid4().hex[:8]}"
+    conn.autocommit = True
+    conn.cursor().execute(f"CREATE DATABASE {name}")
+    conn.close()
+    return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+
+
+def _pg_ctl(action: str) -> None:
+    import subprocess
+
+    subprocess.run(["pg_ctlcluster", "15", "main", action], check=True, timeout=120)
+
+
+@pytest.mark.timeout(1200)
+def test_postgresql_down_for_10s_mid_study(fstack, baseline, tmp_path):
+    """The stack on PostgreSQL; the database stops for 10 s while the study runs.
+    The orchestrator, the listener and every worker wait it out (an outage of the
+    store is never counted against a unit), and the study ends with exactly the
+    undisturbed results."""
+    import shutil
+
+    url = _pg_database()
+    if url is None or shutil.which("pg_ctlcluster") is None:
+        pytest.skip("no PostgreSQL cluster this test may stop on 127.0.0.1:5432")
+    pg = up(
+        tmp_path / "pg",
+        model_url=fstack.env["SILICO_MODEL_URL"],
+        store_url=url,
+        extra_env={"SILICO_RESPONSE_CACHE": fstack.env["SILICO_RESPONSE_CACHE"]},
+    )
+    try:
+
+        def disturb(client, study_id):
+            _strike_when(client, study_id, "backstory", 0.3, random.Random(3))
+            _pg_ctl("stop")
+            try:
+                time.sleep(10)
+            finally:
+                _pg_ctl("start")
+
+        doc, res = _run(pg, SEED, disturb)
+        _assert_same(doc, res, *baseline)
+    finally:
+        pg.stop()

@@ -43,3 +43,16 @@ def test_a_refused_request_is_not_retried_and_is_permanent(monkeypatch):
     assert permanent(e.value)
     assert not permanent(ModelResponseError("busy", 429))
     assert not permanent(ModelServerError("unreachable"))  # waited for, however long
+
+
+def test_an_outage_of_the_store_is_waited_for_not_counted():
+    from sqlalchemy.exc import DataError, OperationalError
+
+    from silico.runtime.kafka import transient
+
+    down = OperationalError("INSERT ...", {}, Exception("server closed the connection"))
+    assert transient(down) and not permanent(down)
+    assert transient(ModelServerError("unreachable"))
+    bad = DataError("INSERT ...", {}, Exception("value too long"))
+    assert permanent(bad) and not transient(bad)
+    assert not transient(ValueError("a bug")) and not permanent(ValueError("a bug"))

@@ -237,8 +237,8 @@ def run_worker(
     transient failures (the message is re-read after ``retry_pause``).
     A unit that fails ``max_unit_attempts`` times, or whose failure cannot pass
     (:func:`permanent`: the model server refused the request, the store refused
-    the data), is dead-lettered too; an unreachable model server
-    (:class:`ModelServerError`) is waited for however long it takes.
+    the data), is dead-lettered too; an unreachable model server or store
+    (:func:`transient`) is waited for however long it takes.
     ``announce(unit_key, error)`` builds the result event (no error: ok); a
     poison message is announced too (with its error), so that the study it
     belongs to fails at once instead of waiting for a result that never comes.
@@ -279,7 +279,7 @@ def run_worker(
         except Exception as e:
             with stats_lock:
                 n = failures[where] = failures.get(where, 0) + 1
-            if permanent(e) or (n >= max_unit_attempts and not isinstance(e, ModelServerError)):
+            if permanent(e) or (n >= max_unit_attempts and not transient(e)):
                 # Re-sending it cannot help, and it would block its partition for good.
                 with stats_lock:
                     failures.pop(where, None)
@@ -287,7 +287,7 @@ def run_worker(
             log.warning(
                 "unit failed (%s%s); will retry",
                 type(e).__name__,
-                ": model server" if isinstance(e, ModelServerError) else f": {e}",
+                ": waiting for the model server or the store" if transient(e) else f": {e}",
             )
             with stats_lock:
                 stats.retried += 1
@@ -351,6 +351,16 @@ def run_worker(
         _close(consumer)
         producer.close()
     return stats
+
+
+def transient(e: BaseException) -> bool:
+    """Failures that pass when a service comes back (the model server, the store):
+    waited for however long it takes, never counted against the unit."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(e, (ModelServerError, OperationalError, ConnectionError, TimeoutError)):
+        return True
+    return isinstance(e, DBAPIError) and bool(e.connection_invalidated)
 
 
 def permanent(e: BaseException) -> bool:

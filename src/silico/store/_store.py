@@ -140,6 +140,10 @@ class Store:
         kw: dict[str, Any] = {"future": True}
         if url.startswith("sqlite"):
             kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            # After a database restart the pooled connections are dead: test each
+            # before use instead of failing the first call that draws one.
+            kw["pool_pre_ping"] = True
         self.engine = create_engine(url, **kw)
         if url.startswith("sqlite"):
 
