@@ -378,3 +378,35 @@ def test_the_data_path_is_checked_again_when_the_orchestrator_loads_it(tmp_path)
     s = store.get_study(st.id)
     assert s.state == "failed" and "outside this tenant's data folders" in s.error
     assert orch.producer.sent == []
+
+
+def test_an_empty_candidate_is_too_short_not_an_error():
+    """An empty generation goes through the length check (a verdict that ends the
+    attempt), never to the critic as a blank text that raises and loops."""
+    m = Models(ScriptedLM())
+    for text in ("", " ", "\n\n"):
+        req = critic_pb2.ReviewRequest(text=text, check_length=True, generated_tokens=0)
+        v = review(m, req)
+        assert not v.accepted and v.reason == "too_short"
+
+
+def test_one_tenant_cannot_fill_the_queue_in_front_of_the_others(tmp_path):
+    """Per study at most max_in_flight units are out, per tenant at most
+    max_in_flight_tenant over all its studies; another tenant is not held back."""
+    spec = _tiny()
+    text = yaml.safe_dump(spec.model_dump(mode="json"))
+    store = Store(f"sqlite:///{tmp_path / 'silico.db'}")
+    orch = Orchestrator(
+        store, _Recorder(), reports_dir=tmp_path / "r", max_in_flight=10, max_in_flight_tenant=16
+    )
+    a1 = store.create_study(spec.name, text, tenant="a")
+    a2 = store.create_study(spec.name, text, tenant="a")
+    b1 = store.create_study(spec.name, text, tenant="b")
+    for st in (a1, a2, b1):
+        orch.tick(st.id)
+    per_study = {}
+    for _, key, _ in orch.producer.sent:
+        sid = key.split("|")[0]
+        per_study[sid] = per_study.get(sid, 0) + 1
+    assert per_study[a1.id] == 10 and per_study[a2.id] == 6  # tenant a: 16 in all
+    assert per_study[b1.id] == 10  # tenant b has its own budget

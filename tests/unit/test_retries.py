@@ -56,3 +56,15 @@ def test_an_outage_of_the_store_is_waited_for_not_counted():
     bad = DataError("INSERT ...", {}, Exception("value too long"))
     assert permanent(bad) and not transient(bad)
     assert not transient(ValueError("a bug")) and not permanent(ValueError("a bug"))
+
+
+def test_worker_retries_back_off_with_jitter_up_to_a_cap():
+    import random
+
+    from silico.runtime.kafka import backoff
+
+    rng = random.Random(7)
+    waits = [[backoff(n, 2.0, rng) for _ in range(200)] for n in range(1, 12)]
+    assert all(0 <= w <= min(30.0, 2.0 * 2 ** (n - 1)) for n, ws in enumerate(waits, 1) for w in ws)
+    assert max(waits[0]) <= 2.0 and max(waits[-1]) > 20  # it grows, to the cap
+    assert len(set(waits[5])) == 200  # jittered: workers do not retry in step

@@ -70,6 +70,7 @@ class _Study:
 
     spec: StudySpec
     humans: SurveyData
+    tenant: str = "default"
     seconds: dict[str, float] = field(default_factory=dict)
     started: dict[str, float] = field(default_factory=dict)
     finished: set[str] = field(default_factory=set)
@@ -93,6 +94,7 @@ class Orchestrator:
         reports_dir: where each study's report folder is written.
         redeliver_after: seconds before a unit with no stored result is sent again.
         max_in_flight: units of one study sent and not yet stored, at most.
+        max_in_flight_tenant: the same over all of one tenant's studies.
         data_check: ``(tenant, spec)``, raises when the study may not read its data
             (the tenancy's check, repeated when the data is loaded).
     """
@@ -105,6 +107,7 @@ class Orchestrator:
         reports_dir: Path | str = ".silico/reports",
         redeliver_after: float = 120.0,
         max_in_flight: int = 256,
+        max_in_flight_tenant: int = 1024,
         data_check: Callable[[str, StudySpec], None] | None = None,
     ) -> None:
         self.store = store
@@ -113,6 +116,8 @@ class Orchestrator:
         self.reports_dir = Path(reports_dir)
         self.redeliver_after = redeliver_after
         self.max_in_flight = max_in_flight
+        self.max_in_flight_tenant = max_in_flight_tenant
+        self._in_flight: dict[str, int] = {}
         self.data_check = data_check
         self.wake = threading.Event()
         self._sent: dict[tuple[str, str, str], float] = {}
@@ -145,6 +150,8 @@ class Orchestrator:
             del self._studies[sid]
         for k in [k for k in self._sent if k[0] not in ids]:
             del self._sent[k]
+        for sid in [s for s in self._in_flight if s not in ids]:
+            del self._in_flight[sid]
 
     def _unsend(self, study_id: str) -> None:
         """Forget what was sent for one study: its next tick sends its missing units."""
@@ -176,7 +183,7 @@ class Orchestrator:
                 spec = parse_spec(load_yaml(st.spec_yaml))
                 if self.data_check is not None:
                     self.data_check(st.tenant, spec)
-                s = self._studies[study_id] = _Study(spec, load_humans(spec))
+                s = self._studies[study_id] = _Study(spec, load_humans(spec), st.tenant)
             if st.state == "queued":
                 self.store.set_state(study_id, "running", stage="backstory")
                 self.changes.bump(study_id)
@@ -292,12 +299,21 @@ class Orchestrator:
         now = time.time()
         sent = [self._sent.get((study_id, u.stage, u.key)) for u in units]
         fresh = [u for u, t in zip(units, sent, strict=True) if t is None]
-        budget = self.max_in_flight - (len(units) - len(fresh))
+        out = len(units) - len(fresh)
+        tenant = self._studies[study_id].tenant if study_id in self._studies else ""
+        tenant_out = sum(
+            n
+            for sid, n in self._in_flight.items()
+            if sid != study_id and sid in self._studies and self._studies[sid].tenant == tenant
+        )
+        budget = min(self.max_in_flight - out, self.max_in_flight_tenant - tenant_out - out)
         for u, t in zip(units, sent, strict=True):
             if t is not None and now - t >= self.redeliver_after:
                 self._send(study_id, u)
-        for u in fresh[: max(0, budget)]:
+        new = fresh[: max(0, budget)]
+        for u in new:
             self._send(study_id, u)
+        self._in_flight[study_id] = out + len(new)
 
     def _send(self, study_id: str, u: Unit) -> None:
         k = (study_id, u.stage, u.key)

@@ -191,6 +191,7 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
         Path(s.reports_dir),
         s.redeliver_after_s,
         s.max_in_flight,
+        s.max_in_flight_tenant,
         data_check=tenancy.check_data,
     )
     ctx.studies = Studies(store, orch, tenancy)

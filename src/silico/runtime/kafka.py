@@ -8,6 +8,7 @@ already stored (idempotent by unit key) and is only re-announced.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -234,7 +235,8 @@ def run_worker(
     ``handle(value)`` processes one request and returns ``(unit_key,
     already_stored)``; it raises :class:`PoisonMessage` for messages that can
     never succeed (sent to ``<topic>.dlq``) and any other exception for
-    transient failures (the message is re-read after ``retry_pause``).
+    transient failures (the message is re-read after a backoff from ``retry_pause``,
+    doubling while failures go on, capped at 30 s, with jitter).
     A unit that fails ``max_unit_attempts`` times, or whose failure cannot pass
     (:func:`permanent`: the model server refused the request, the store refused
     the data), is dead-lettered too; an unreachable model server or store
@@ -303,6 +305,8 @@ def run_worker(
         PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - t0)
         return _OK
 
+    retries = 0  # batches in a row that had to be retried
+    rng = random.Random()
     try:
         while not stop.is_set():
             try:
@@ -340,7 +344,10 @@ def run_worker(
                 consumer.commit(commit)
                 _update_lag(consumer, stage)
                 if retry:
-                    stop.wait(retry_pause)
+                    retries += 1
+                    stop.wait(backoff(retries, retry_pause, rng))
+                else:
+                    retries = 0
             except KafkaError as e:
                 log.warning("consumer error (%s); reconnecting", e)
                 _close(consumer)
@@ -351,6 +358,16 @@ def run_worker(
         _close(consumer)
         producer.close()
     return stats
+
+
+def backoff(n: int, first: float, rng: random.Random, cap: float = 30.0) -> float:
+    """The wait before retry ``n`` (1, 2, ...): exponential from ``first``, capped, with
+    full jitter so that workers retrying the same outage do not come back in step.
+
+    >>> all(0 <= backoff(n, 2.0, random.Random(1)) <= min(30.0, 2.0 * 2 ** (n - 1)) for n in range(1, 20))
+    True
+    """
+    return rng.uniform(0, min(cap, first * 2 ** (n - 1)))
 
 
 def transient(e: BaseException) -> bool:

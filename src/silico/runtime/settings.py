@@ -62,6 +62,9 @@ class ServiceSettings(BaseSettings):
     max_in_flight: int = Field(
         256, description="Units of one study sent to the workers and not yet done, at most."
     )
+    max_in_flight_tenant: int = Field(
+        1024, description="The same over all the studies of one tenant."
+    )
     redeliver_after_s: float = Field(
         120.0, description="Re-enqueue a unit with no stored result after this long."
     )
