@@ -25,6 +25,7 @@ from silico.llm import CompletionsClient, ResponseCache
 from silico.local.stack import SERVICES, up
 from silico.pipeline.runner import run_study
 from silico.pipeline.spec import load_spec, parse_spec
+from tests.pg import fresh_database
 
 from .conftest import MODEL
 from .test_study import TINY
@@ -176,25 +177,6 @@ def test_model_server_down_for_30s(fstack):
     assert json.dumps(doc["n_personas"]) == json.dumps(len(local.accepted()))
 
 
-def _pg_database() -> str | None:
-    """A fresh database on the machine's PostgreSQL, or None when there is none."""
-    import uuid
-
-    try:
-        import psycopg2
-
-        conn = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=2
-        )
-    except Exception:
-        return None
-    name = f"silico_faults_{uuid.uuid4().hex[:8]}"
-    conn.autocommit = True
-    conn.cursor().execute(f"CREATE DATABASE {name}")
-    conn.close()
-    return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-
-
 def _pg_ctl(action: str) -> None:
     import subprocess
 
@@ -209,7 +191,7 @@ def test_postgresql_down_for_10s_mid_study(fstack, baseline, tmp_path):
     undisturbed results."""
     import shutil
 
-    url = _pg_database()
+    url = fresh_database("silico_faults")
     if url is None or shutil.which("pg_ctlcluster") is None:
         pytest.skip("no PostgreSQL cluster this test may stop on 127.0.0.1:5432")
     pg = up(

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 
 import pytest
 
 from silico.core.errors import NotFoundError, ValidationError
 from silico.store import Store
-
-PG_ADMIN = os.environ.get(
-    "SILICO_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
+from tests.pg import fresh_database
 
 
 def _pg_url() -> str | None:
-    try:
-        import psycopg2
-
-        conn = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=2
-        )
-    except Exception:
-        return None
-    name = f"silico_test_{uuid.uuid4().hex[:8]}"
-    conn.autocommit = True
-    conn.cursor().execute(f"CREATE DATABASE {name}")
-    conn.close()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    return fresh_database("silico_test")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -289,28 +289,18 @@ def test_sampled_demographics_keep_their_recorded_seeds():
     from silico.core.prompts import demographic_item
     from silico.pipeline.stages import annotate, score_items
 
-    lm = ScriptedLM()
-    probs, _ = annotate(lm, ["I am 30."], ["party"], "sampled", samples=5, seed=11)
-    old = score_items(
-        ScriptedLM(),
-        ["I am 30."],
-        [demographic_item("party")],
-        estimator="sampled",
-        samples=5,
-        seed=11,
-        stage="annotate",
-    )
-    assert np.allclose(probs["party"][0], old.probs[0, 0, : len(probs["party"][0])])
-    renamed = score_items(
-        ScriptedLM(),
-        ["I am 30."],
-        [demographic_item("party")],
-        estimator="sampled",
-        samples=5,
-        seed=11,
-        stage="demographics",
-    )
-    assert not np.allclose(probs["party"][0], renamed.probs[0, 0, : len(probs["party"][0])])
+    probs, _ = annotate(ScriptedLM(), ["I am 30."], ["party"], "sampled", samples=5, seed=11)
+    got = probs["party"][0]
+
+    def keyed(stage: str) -> np.ndarray:
+        item = demographic_item("party")
+        sc = score_items(
+            ScriptedLM(), ["I am 30."], [item], estimator="sampled", samples=5, seed=11, stage=stage
+        )
+        return sc.probs[0, 0, : len(got)]
+
+    assert np.allclose(got, keyed("annotate"))
+    assert not np.allclose(got, keyed("demographics"))
 
 
 def test_workers_drop_the_units_of_a_cancelled_study(tmp_path):
