@@ -38,7 +38,7 @@ class Progress:
         frac = done / total if total else 1.0
         bar = "#" * int(frac * 30)
         eta_s = f"eta {eta:5.0f}s" if done and done < total else ""
-        line = f"{stage:<10} [{bar:<30}] {done:>5}/{total:<5} {elapsed:6.0f}s {eta_s}"
+        line = f"{stage:<12} [{bar:<30}] {done:>5}/{total:<5} {elapsed:6.0f}s {eta_s}"
         if self.tty:
             self.stream.write("\r" + line.ljust(90))
             if done >= total:
