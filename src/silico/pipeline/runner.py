@@ -75,6 +75,28 @@ def accepted_personas(spec: StudySpec, backstories: list[Any]) -> list[Any]:
     return personas
 
 
+class _Progress:
+    """Per stage, a step counter reported to ``progress`` (units finish on the pool's
+    threads, so counting takes a lock)."""
+
+    def __init__(self, progress: ProgressFn | None) -> None:
+        self.progress = progress
+        self.lock = threading.Lock()
+
+    def stage(self, stage: str, total: int) -> Callable[[int], None]:
+        done = [0]
+        if self.progress:
+            self.progress(stage, 0, total)
+
+        def step(n: int) -> None:
+            with self.lock:
+                done[0] += n
+                if self.progress:
+                    self.progress(stage, done[0], total)
+
+        return step
+
+
 class _Local:
     """Does units in this process, several at once (the model server batches them,
     as it batches a worker's concurrent units)."""
@@ -106,22 +128,7 @@ def run_study(
     """Run every stage of ``spec`` in this process against ``lm`` (``critic`` reviews
     interview answers and candidates; ``lm`` when not given)."""
     seconds: dict[str, float] = {}
-
-    lock = threading.Lock()  # units finish on the pool's threads
-
-    def tick(stage: str, total: int) -> Callable[[int], None]:
-        done = [0]
-        if progress:
-            progress(stage, 0, total)
-
-        def step(n: int) -> None:
-            with lock:
-                done[0] += n
-                if progress:
-                    progress(stage, done[0], total)
-
-        return step
-
+    tick = _Progress(progress).stage
     humans = load_humans(spec)
     local = _Local(Models(lm, critic), getattr(lm, "concurrency", 1))
     critic_local = _Local(Models(critic or lm), getattr(critic or lm, "concurrency", 1))
