@@ -210,7 +210,9 @@ def test_postgresql_down_for_10s_mid_study(fstack, baseline, tmp_path):
             finally:
                 _pg_ctl("start")
 
+        t0 = time.time()
         doc, res = _run(pg, SEED, disturb)
         _assert_same(doc, res, *baseline)
+        print(f"PostgreSQL down 10 s mid-study: finished in {time.time() - t0:.0f}s, same results")
     finally:
         pg.stop()

@@ -134,12 +134,16 @@ def test_quotas(tstack):
         with pytest.raises(ClientError) as e:
             g.submit(_spec(tstack, "gamma"))  # 14 backstories > 5
         assert e.value.code == "RESOURCE_EXHAUSTED" and "generations" in e.value.details
-        # 2 personas, but 3 attempts each (6 generations > 5): the work counts, not the count.
+        # 4 personas, but 2 attempts each (8 generations > 5): the work counts, not the count.
         with pytest.raises(ClientError) as e:
             g.submit(
-                _spec(tstack, "gamma", **{"backstories.count": 2, "backstories.max_attempts": 3})
+                _spec(
+                    tstack,
+                    "gamma",
+                    **{"backstories.count": 4, "backstories.max_attempts": 2, "data.sample": 4},
+                )
             )
-        assert e.value.code == "RESOURCE_EXHAUSTED" and "max_attempts 3" in e.value.details
+        assert e.value.code == "RESOURCE_EXHAUSTED" and "max_attempts 2" in e.value.details
         small = {
             "backstories.count": 4,
             "backstories.max_attempts": 1,
