@@ -284,6 +284,16 @@ def test_kafka_users_can_touch_only_their_own_topics():
         assert allowed(f"silico-{s}", "Write") == {f"{s}.results.v1", f"{s}.requests.v1.dlq"}
     assert allowed("silico-study", "Write") == {f"{s}.requests.v1" for s in QUEUED}
     assert allowed("silico-study", "Read") == {f"{s}.results.v1" for s in QUEUED}
+    # KEDA reads each stage's lag as that stage's user, over TLS.
+    auths = {a["metadata"]["name"]: a for a in _by_kind(objs, "TriggerAuthentication")}
+    for so in _by_kind(objs, "ScaledObject"):
+        trig = so["spec"]["triggers"][0]
+        assert trig["metadata"]["sasl"] == "scram_sha512" and trig["metadata"]["tls"] == "enable"
+        auth = auths[trig["authenticationRef"]["name"]]["spec"]
+        refs = {r["parameter"]: r for r in auth["secretTargetRef"]}
+        assert refs["password"]["name"] == so["spec"]["scaleTargetRef"]["name"] in users
+        assert refs["ca"]["name"] == "silico-kafka-cluster-ca-cert"
+        assert auth["env"][0]["name"] == "SILICO_KAFKA_USERNAME"
     for d in _by_kind(objs, "Deployment"):
         c = d["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in c.get("env", [])}

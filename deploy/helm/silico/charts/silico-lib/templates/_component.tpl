@@ -367,5 +367,41 @@ spec:
         offsetResetPolicy: earliest
         # One consumer per partition: more replicas than partitions would idle.
         allowIdleConsumers: "false"
+        {{- if ne $ksec.protocol "PLAINTEXT" }}
+        tls: enable
+        {{- if eq $ksec.protocol "SASL_SSL" }}
+        sasl: scram_sha512
+        {{- end }}
+      # KEDA reads the lag as the stage's own Kafka user, over TLS.
+      authenticationRef:
+        name: {{ $full }}
+        {{- end }}
+{{- if ne $ksec.protocol "PLAINTEXT" }}
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: {{ $full }}
+  labels:
+    {{- include "silico-lib.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: {{ .name }}
+spec:
+  {{- if and (eq $ksec.protocol "SASL_SSL") $root.Values.kafka.strimzi.enabled }}
+  env:
+    - parameter: username
+      name: SILICO_KAFKA_USERNAME
+      containerName: {{ .name }}
+  {{- end }}
+  secretTargetRef:
+    {{- if eq $ksec.protocol "SASL_SSL" }}
+    {{- if $root.Values.kafka.strimzi.enabled }}
+    - {parameter: password, name: {{ $full }}, key: password}
+    {{- else }}
+    - {parameter: username, name: {{ $ksec.existingSecret }}, key: username}
+    - {parameter: password, name: {{ $ksec.existingSecret }}, key: password}
+    {{- end }}
+    {{- end }}
+    - {parameter: ca, name: {{ include "silico-lib.kafkaCaSecret" $root }}, key: ca.crt}
+{{- end }}
 {{- end }}
 {{- end -}}
