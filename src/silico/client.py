@@ -17,7 +17,6 @@ stack's state file (``.silico/stack.json``, written by ``silico up``).
 from __future__ import annotations
 
 import io
-import ipaddress
 import json
 import os
 import tarfile
@@ -33,6 +32,7 @@ import yaml
 
 from silico.core.errors import SilicoError
 from silico.files import atomic_dir
+from silico.net import is_loopback
 from silico.v1 import common_pb2, study_pb2, study_pb2_grpc
 
 DEFAULT_CONFIG = Path("~/.config/silico/config.yaml")
@@ -161,7 +161,7 @@ class Connection:
     def channel(self) -> grpc.Channel:
         opts = [("grpc.max_receive_message_length", 64 << 20)]
         if not self.tls_ca:
-            if self.token and not _loopback(self.addr):
+            if self.token and not is_loopback(self.addr.rsplit(":", 1)[0]):
                 # A bearer token in clear text can be read and replayed by anyone on the way.
                 raise SilicoError(
                     f"refusing to send the API token to {self.addr} without TLS: give the "
@@ -176,17 +176,6 @@ class Connection:
             raise SilicoError(f"cannot read TLS file: {e}") from None
         creds = grpc.ssl_channel_credentials(ca, key, cert)
         return grpc.secure_channel(self.addr, creds, options=opts)
-
-
-def _loopback(addr: str) -> bool:
-    """Whether ``host:port`` is this machine (the only place a plaintext token may go)."""
-    host = addr.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Client:

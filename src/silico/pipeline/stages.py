@@ -185,18 +185,14 @@ def judge_candidate(
     text: str,
     generated_tokens: int,
     min_tokens: int,
-    settings: CriticSettings | bool = True,
+    settings: CriticSettings,
 ) -> Verdict:
     """A sampled backstory's verdict: too short, else the critic's (rules, coherence, model).
 
     An empty or whitespace text is too short whatever the token count says.
-    ``settings=True`` / ``False`` is the older switch: critic on (model verdict
-    when a model is given) or off.
     """
     if generated_tokens <= min_tokens or len(text.split()) < 10:
         return Verdict(False, "too_short", f"{generated_tokens} tokens")
-    if isinstance(settings, bool):
-        settings = CriticSettings(enabled=settings, use_model=critic is not None)
     if settings.enabled:
         return critic_verdict(critic, text, (), settings)
     return Verdict(True)

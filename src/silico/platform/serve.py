@@ -5,7 +5,6 @@ a metrics port, and a graceful SIGTERM."""
 from __future__ import annotations
 
 import importlib
-import ipaddress
 import logging
 import threading
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2
 from prometheus_client import start_http_server
 
+from silico.net import is_loopback
 from silico.pipeline.registry import BY_NAME
 from silico.pipeline.work import Models, do_unit
 from silico.runtime import kafka as k
@@ -50,13 +50,6 @@ class Context:
     studies: Any = None
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _threads(name: str) -> int:
     """Server threads: the study service's watchers each hold one while they wait."""
     if name != "study":
@@ -76,8 +69,13 @@ def _models(name: str, settings: ServiceSettings) -> Models | None:
     return Models(make_lm(settings), critic)
 
 
+def _service(name: str) -> str:
+    """The gRPC service a deployable serves (a registry stage's, or the study API)."""
+    return BY_NAME[name].service if name in BY_NAME else "StudyService"
+
+
 def _adder(name: str) -> Callable[[Any, grpc.Server], None]:
-    service = BY_NAME[name].service if name in BY_NAME else "StudyService"
+    service = _service(name)
     module = importlib.import_module(f"silico.v1.{name}_pb2_grpc")
     return getattr(module, f"add_{service}Servicer_to_server")  # type: ignore[no-any-return]
 
@@ -86,7 +84,7 @@ def run_service(name: str, servicer: Callable[[Context], Any]) -> int:
     """Run service ``name`` (a registry stage, or ``"study"``) until SIGTERM."""
     settings = ServiceSettings()
     log = logs.setup(name, settings.log_level)
-    if settings.auth and not settings.tls_cert and not _loopback(settings.grpc_host):
+    if settings.auth and not settings.tls_cert and not is_loopback(settings.grpc_host):
         log.error(
             "SILICO_AUTH needs SILICO_TLS_CERT/SILICO_TLS_KEY when serving on %s: "
             "API tokens must never travel in clear text",
@@ -103,7 +101,7 @@ def run_service(name: str, servicer: Callable[[Context], Any]) -> int:
     background: list[Callable[[], None]] = []
     if name == "study":
         background = _study(ctx, stop)
-    service = BY_NAME[name].service if name in BY_NAME else "StudyService"
+    service = _service(name)
     served = serve(
         lambda s: _adder(name)(servicer(ctx), s),
         [f"silico.v1.{service}"],

@@ -19,11 +19,14 @@ from silico.store import Store
 from silico.v1 import events_pb2
 
 
-def make_lm(settings: ServiceSettings) -> CompletionsClient:
+def make_lm(
+    settings: ServiceSettings, url: str | None = None, name: str | None = None
+) -> CompletionsClient:
+    """A client of the stage's model server (or of ``url`` serving ``name``)."""
     cache = ResponseCache(settings.response_cache) if settings.response_cache else None
     return CompletionsClient(
-        settings.model_url,
-        settings.model_name,
+        url or settings.model_url,
+        name or settings.model_name,
         concurrency=settings.model_concurrency,
         max_retries=settings.model_retries,
         cache=cache,
@@ -46,14 +49,7 @@ def make_critic_lm(settings: ServiceSettings) -> CompletionsClient | None:
     """The critic role's model, when the deployment names one apart from the stage's."""
     if not settings.critic_model_url:
         return None
-    cache = ResponseCache(settings.response_cache) if settings.response_cache else None
-    return CompletionsClient(
-        settings.critic_model_url,
-        settings.critic_model_name or settings.model_name,
-        concurrency=settings.model_concurrency,
-        max_retries=settings.model_retries,
-        cache=cache,
-    )
+    return make_lm(settings, settings.critic_model_url, settings.critic_model_name or None)
 
 
 def channel(addr: str, settings: ServiceSettings) -> grpc.Channel:

@@ -128,6 +128,14 @@ def _study(r: StudyRow) -> StoredStudy:
     )
 
 
+def _count_active(s: Any, tenant: str) -> int:
+    """Studies of ``tenant`` queued or running, within session ``s``."""
+    q = select(func.count()).select_from(StudyRow)
+    return int(
+        s.scalar(q.where(StudyRow.tenant == tenant, StudyRow.state.in_(["queued", "running"]))) or 0
+    )
+
+
 class Store:
     """Access to the study database.
 
@@ -204,14 +212,7 @@ class Store:
 
     def count_active(self, tenant: str) -> int:
         with self._session() as s:
-            return int(
-                s.scalar(
-                    select(func.count())
-                    .select_from(StudyRow)
-                    .where(StudyRow.tenant == tenant, StudyRow.state.in_(["queued", "running"]))
-                )
-                or 0
-            )
+            return _count_active(s, tenant)
 
     # -- studies -----------------------------------------------------------
 
@@ -246,12 +247,7 @@ class Store:
             s.add(row)
             s.flush()  # SQLite: the write lock is held from here to the commit
             if max_active is not None:
-                active = s.scalar(
-                    select(func.count())
-                    .select_from(StudyRow)
-                    .where(StudyRow.tenant == tenant, StudyRow.state.in_(["queued", "running"]))
-                )
-                if int(active or 0) > max_active:
+                if _count_active(s, tenant) > max_active:
                     raise QuotaError(
                         f"{max_active} studies are already queued or running (this tenant's "
                         "limit); wait for one to finish or cancel one"
