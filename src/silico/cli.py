@@ -197,17 +197,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_in_process(args: argparse.Namespace, spec: Any, out: Path) -> int:
-    from silico.llm import CompletionsClient, ResponseCache
-    from silico.local.procs import start_model_server
+    from silico.llm import CompletionsClient, ResponseCache, UsageLedger, served_model
+    from silico.local.procs import EMBEDDED_MODEL, start_model_server
+    from silico.pipeline.registry import ROLE_NAMES
+    from silico.pipeline.routes import Router, resolve
     from silico.pipeline.runner import run_study
+    from silico.pipeline.spec import ModelRoute
     from silico.report import write_report
 
     state = Path(args.state_dir)
     server = None
-    base_url = args.model_url or spec.model.base_url
+    base_url = args.model_url
     t0 = time.monotonic()
+    # The embedded server starts only for roles neither the spec nor --model-url routes.
+    needs_embedded = base_url is None and any(
+        spec.model.route(r).base_url is None for r in ROLE_NAMES
+    )
+    router = None
     try:
-        if base_url is None:
+        if needs_embedded:
             print(
                 "starting the embedded model server (first start converts the GGUF weights once)...",
                 file=sys.stderr,
@@ -215,18 +223,31 @@ def _run_in_process(args: argparse.Namespace, spec: Any, out: Path) -> int:
             server = start_model_server(state / "logs", threads=args.threads)
             base_url = server.base_url
             print(f"model server ready at {base_url}", file=sys.stderr)
+        default = ModelRoute()
+        if base_url is not None:
+            name = args.model_name or (EMBEDDED_MODEL if server else served_model(base_url))
+            default = ModelRoute(base_url=base_url, name=name)
+        spec = resolve(spec, {r: default for r in ROLE_NAMES})
         cache = None if args.no_cache else ResponseCache(state / "cache" / "responses.sqlite")
-        with CompletionsClient(
-            base_url,
-            spec.model.name,
-            timeout=spec.model.timeout_s,
-            max_retries=spec.model.max_retries,
-            concurrency=spec.model.concurrency,
-            cache=cache,
-        ) as lm:
-            result = run_study(spec, lm, progress=Progress())
-            report = write_report(result, out, lm.ledger)
+        ledger = UsageLedger()
+        router = Router(
+            lambda url, name, revision: CompletionsClient(
+                url,
+                name,
+                timeout=spec.model.timeout_s,
+                max_retries=spec.model.max_retries,
+                concurrency=spec.model.concurrency,
+                cache=cache,
+                ledger=ledger,
+                revision=revision,
+            ),
+            default,
+        )
+        result = run_study(spec, router, progress=Progress())
+        report = write_report(result, out, ledger)
     finally:
+        if router is not None:
+            router.close()
         if server is not None:
             server.stop()
     _print_headline(report.tables["headline"], report.path / "report.html", t0)
@@ -267,7 +288,8 @@ def _run_on_stack(args: argparse.Namespace, spec: Any, out: Path) -> int:
         )
         stack = up(
             state,
-            model_url=args.model_url or spec.model.base_url,
+            model_url=args.model_url,
+            model_name=args.model_name,
             response_cache=not args.no_cache,
             threads=args.threads,
         )
@@ -307,7 +329,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from silico.local.stack import up
 
     stack = up(
-        Path(args.state_dir), model_url=args.model_url, study_port=args.port, threads=args.threads
+        Path(args.state_dir),
+        model_url=args.model_url,
+        model_name=args.model_name,
+        study_port=args.port,
+        threads=args.threads,
     )
     print(f"stack up: StudyService at {stack.study_addr}; logs in {Path(args.state_dir) / 'logs'}")
     print("submit with: silico submit SPEC.yaml --watch; stop with: silico down")
@@ -478,7 +504,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder holding the data CSV and codebook named in the spec")
     p.add_argument(
         "--model-url",
-        help="OpenAI-compatible API root; default: the spec's, else the embedded server",
+        help="OpenAI-compatible API root for the roles the spec does not route; "
+        "default: the embedded server",
+    )
+    p.add_argument(
+        "--model-name", help="served model name at --model-url (as its /v1/models lists it)"
     )
     p.add_argument(
         "--state-dir", default=str(DEFAULT_STATE), help="logs and response cache (default .silico)"
@@ -498,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", default=str(DEFAULT_STATE))
     p.add_argument(
         "--model-url", help="use this OpenAI-compatible server instead of the embedded one"
+    )
+    p.add_argument(
+        "--model-name", help="served model name at --model-url (as its /v1/models lists it)"
     )
     p.add_argument("--port", type=int, default=50051, help="StudyService port")
     p.add_argument("--threads", type=int, default=0)

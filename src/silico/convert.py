@@ -12,8 +12,9 @@ from silico.core.errors import ValidationError
 from silico.core.matching import MatchProblem
 from silico.core.prompts import Item, Turn, Verdict
 from silico.core.stats import Interval, Responses
+from silico.pipeline.spec import ModelRoute
 from silico.pipeline.stages import Backstory, CriticSettings, Scored, stored_answers
-from silico.v1 import common_pb2, demographics_pb2, survey_pb2
+from silico.v1 import common_pb2, demographics_pb2, events_pb2, survey_pb2
 
 M = TypeVar("M", bound=Message)
 
@@ -202,3 +203,12 @@ def problem_from_proto(traits: Any) -> MatchProblem:
         probs[t.trait] = np.asarray(t.probs, dtype=float).reshape(t.n_personas, t.n_categories)
         cats[t.trait] = np.asarray(t.human_categories, dtype=np.int64)
     return MatchProblem.build(probs, cats)
+
+
+def route_to_proto(r: ModelRoute, revision: str = "") -> events_pb2.ModelRoute:
+    return events_pb2.ModelRoute(base_url=r.base_url or "", name=r.name or "", revision=revision)
+
+
+def route_from_proto(p: events_pb2.ModelRoute) -> ModelRoute:
+    """Empty fields stay None: the worker's own model fills them."""
+    return ModelRoute(base_url=p.base_url or None, name=p.name or None)

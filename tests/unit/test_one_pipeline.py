@@ -21,14 +21,15 @@ from services.survey.servicer import SurveyServicer
 from silico.core.errors import ValidationError
 from silico.core.prompts import Verdict
 from silico.pipeline.backstory_step import Candidate, Review, Sample, backstory_step
+from silico.pipeline.routes import Router
 from silico.pipeline.runner import run_study
-from silico.pipeline.spec import StudySpec, load_spec
+from silico.pipeline.spec import ModelRoute, StudySpec, load_spec
 from silico.pipeline.stages import Backstory
 from silico.pipeline.units import plan_backstories, plan_demographics, plan_survey
 from silico.pipeline.work import Models, answer, demographics, do_unit, review
 from silico.platform.orchestrator import Orchestrator
 from silico.report import headline
-from silico.runtime.app import announce, unit_handler
+from silico.runtime.app import announce, unit_compute, unit_handler
 from silico.store import Store
 from silico.v1 import critic_pb2, demographics_pb2, events_pb2, survey_pb2
 from tests.scripted import ScriptedLM
@@ -123,10 +124,15 @@ class _Recorder:
         self.topics.add(topic.split(".")[0])
 
 
+def _compute(stage: str, lm: ScriptedLM):
+    """The workers' own compute, every route answered by ``lm``."""
+    return unit_compute(stage, Router(lambda *_: lm, ModelRoute(base_url="http://m/v1", name="m")))
+
+
 def _pump(orch: Orchestrator, store: Store, lm: ScriptedLM, study_id: str) -> int:
     """Tick until the study ends; every sent unit is done through the workers' handler."""
     handlers = {
-        s: unit_handler(s, store, lambda req, s=s: do_unit(s, Models(lm), req))
+        s: unit_handler(s, store, _compute(s, lm))
         for s in ("backstory", "critic", "demographics", "survey")
     }
     rounds = 0
@@ -311,7 +317,7 @@ def test_workers_drop_the_units_of_a_cancelled_study(tmp_path):
     orch.tick(st.id)
     store.set_state(st.id, "cancelled", error="cancelled by request")
     lm = ScriptedLM()
-    handle = unit_handler("backstory", store, lambda req: do_unit("backstory", Models(lm), req))
+    handle = unit_handler("backstory", store, _compute("backstory", lm))
     for _, _, value in orch.producer.sent:
         assert handle(value)[1]  # acknowledged as done...
     assert lm.prompts == [] and store.result_keys(st.id, "backstory") == set()  # ...not done
@@ -328,9 +334,7 @@ def test_a_study_never_has_more_than_max_in_flight_units_out(tmp_path):
     orch.tick(st.id)
     orch.tick(st.id)
     assert len(orch.producer.sent) == 5  # 14 personas due, 5 at most out
-    handle = unit_handler(
-        "backstory", store, lambda req: do_unit("backstory", Models(ScriptedLM()), req)
-    )
+    handle = unit_handler("backstory", store, _compute("backstory", ScriptedLM()))
     for _, _, value in orch.producer.sent[:3]:
         handle(value)
     orch.producer.sent.clear()

@@ -15,7 +15,15 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from silico.local.procs import REPO, ModelServerProc, Proc, free_port, start_model_server
+from silico.llm import served_model
+from silico.local.procs import (
+    EMBEDDED_MODEL,
+    REPO,
+    ModelServerProc,
+    Proc,
+    free_port,
+    start_model_server,
+)
 from silico.pipeline.registry import BY_NAME, STAGES
 
 #: Start order: services others call come first (matching and metrics, called by the
@@ -167,12 +175,14 @@ def up(
     home: Path,
     model_url: str | None = None,
     study_port: int | None = None,
+    model_name: str | None = None,
     store_url: str | None = None,
     response_cache: bool = True,
     threads: int = 0,
     extra_env: dict[str, str] | None = None,
 ) -> Stack:
-    """Start the broker, the model server (unless ``model_url``) and every service."""
+    """Start the broker, the model server (unless ``model_url``, serving ``model_name``)
+    and every service."""
     home = Path(home).resolve()
     (home / "logs").mkdir(parents=True, exist_ok=True)
     broker = start_broker(home / "logs")
@@ -181,6 +191,8 @@ def up(
         if model_url is None:
             model = start_model_server(home / "logs", threads=threads)
             model_url = model.base_url
+        elif model_name is None:
+            model_name = served_model(model_url)
         ports: dict[str, int] = {}
         for name in SERVICES:
             ports[name] = study_port if (name == "study" and study_port) else free_port()
@@ -188,6 +200,9 @@ def up(
         env = {
             "SILICO_KAFKA": f"127.0.0.1:{broker.port}",
             "SILICO_MODEL_URL": model_url,
+            "SILICO_MODEL_NAME": model_name or (model.model if model else EMBEDDED_MODEL),
+            # One user on loopback: a study may name any server (a cluster lists its own).
+            "SILICO_MODEL_URLS": "*",
             "SILICO_STORE_URL": store_url or f"sqlite:///{home / 'silico.db'}",
             "SILICO_REPORTS_DIR": str(home / "reports"),
             "SILICO_MATCHING_ADDR": f"127.0.0.1:{ports['matching']}",

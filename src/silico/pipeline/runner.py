@@ -20,6 +20,7 @@ from silico.core.data import SurveyData, load_survey
 from silico.core.sampling import derive_seed
 from silico.pipeline.assemble import LOCAL, Services, finish, persona_categories, run_matchings
 from silico.pipeline.result import Collected, StudyResult
+from silico.pipeline.routes import Router
 from silico.pipeline.spec import StudySpec
 from silico.pipeline.stages import LanguageModel, personas_of
 from silico.pipeline.units import (
@@ -99,17 +100,17 @@ class _Progress:
 
 class _Local:
     """Does units in this process, several at once (the model server batches them,
-    as it batches a worker's concurrent units)."""
+    as it batches a worker's concurrent units), each with its stage's models."""
 
-    def __init__(self, models: Models, concurrency: int) -> None:
-        self.models = models
+    def __init__(self, models_for: Callable[[str], Models], concurrency: int) -> None:
+        self.models_for = models_for
         self.pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="unit")
 
     def run(
         self, units: Iterable[Unit], step: Callable[[int], None] | None = None
     ) -> dict[str, Any]:
         def one(u: Unit) -> Any:
-            out = do_unit(u.stage, self.models, u.request)
+            out = do_unit(u.stage, self.models_for(u.stage), u.request)
             if step:
                 step(1)
             return out
@@ -118,25 +119,35 @@ class _Local:
         return {u.key: r for u, r in zip(units, self.pool.map(one, units), strict=True)}
 
 
+def _models_for(
+    spec: StudySpec, lm: LanguageModel | Router, critic: LanguageModel | None
+) -> tuple[Callable[[str], Models], int]:
+    """Each stage's models and how many units run at once: the study's routes
+    through a :class:`Router`, or one model for every role (``critic`` reviews)."""
+    if isinstance(lm, Router):
+        router = lm
+        return (lambda stage: router.for_stage(spec.model, stage)), spec.model.concurrency
+    both, alone = Models(lm, critic), Models(critic or lm)
+    return (lambda stage: alone if stage == "critic" else both), getattr(lm, "concurrency", 1)
+
+
 def run_study(
     spec: StudySpec,
-    lm: LanguageModel,
+    lm: LanguageModel | Router,
     progress: ProgressFn | None = None,
     critic: LanguageModel | None = None,
     services: Services = LOCAL,
 ) -> StudyResult:
-    """Run every stage of ``spec`` in this process against ``lm`` (``critic`` reviews
-    interview answers and candidates; ``lm`` when not given)."""
+    """Run every stage of ``spec`` in this process: against ``lm`` for every role
+    (``critic`` reviews interview answers and candidates; ``lm`` when not given),
+    or through a :class:`Router` by the study's resolved model routes."""
     seconds: dict[str, float] = {}
     tick = _Progress(progress).stage
     humans = load_humans(spec)
-    local = _Local(Models(lm, critic), getattr(lm, "concurrency", 1))
-    critic_local = _Local(Models(critic or lm), getattr(critic or lm, "concurrency", 1))
+    local = _Local(*_models_for(spec, lm, critic))
     try:
         t0 = time.perf_counter()
-        backstories = _backstories(
-            spec, local, critic_local, tick("backstory", spec.backstories.count)
-        )
+        backstories = _backstories(spec, local, tick("backstory", spec.backstories.count))
         seconds["backstory"] = time.perf_counter() - t0
         personas = accepted_personas(spec, backstories)
 
@@ -161,16 +172,13 @@ def run_study(
     finally:
         # After a failed unit, the units not yet started are dropped, not waited for.
         local.pool.shutdown(cancel_futures=True)
-        critic_local.pool.shutdown(cancel_futures=True)
     return finish(
         Collected(spec, humans, backstories, fine, demo_comp, matchings, diags, answers, seconds),
         services,
     )
 
 
-def _backstories(
-    spec: StudySpec, local: _Local, critic: _Local, step: Callable[[int], None]
-) -> list[Any]:
+def _backstories(spec: StudySpec, local: _Local, step: Callable[[int], None]) -> list[Any]:
     """Walk the backstory plan until every persona is final: each round samples the
     attempts due, then the critic reviews them."""
     generated: dict[str, Any] = {}
@@ -184,4 +192,4 @@ def _backstories(
         if plan.complete:
             return plan.backstories()
         generated.update(local.run(u for u in plan.units if u.stage == "backstory"))
-        reviewed.update(critic.run(u for u in plan.units if u.stage == "critic"))
+        reviewed.update(local.run(u for u in plan.units if u.stage == "critic"))

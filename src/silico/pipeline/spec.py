@@ -248,14 +248,83 @@ class SurveySpec(_Strict):
     )
 
 
-class ModelSpec(_Strict):
+#: The model roles a study may route (``silico.pipeline.registry.ROLE_NAMES``).
+ModelRoleName = Literal["backstory", "critic", "demographics", "survey"]
+
+
+class ModelRoute(_Strict):
+    """Where one role's requests go: an OpenAI-compatible server and its served name."""
+
     base_url: str | None = Field(
-        None, description="OpenAI-compatible API root; omitted: the embedded server."
+        None, description="OpenAI-compatible API root (ending in /v1); omitted: the deployment's."
     )
-    name: str = "smollm2-135m-instruct"
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Served model name (as the server lists it under /v1/models); omitted: "
+        "the deployment's model for the role.",
+    )
+
+
+class ModelSpec(_Strict):
+    """Which model server answers a study, per role.
+
+    Left empty, every role uses the deployment's own model for it (the
+    embedded server on one machine; the chart's KServe model per role in a
+    cluster). ``base_url``/``name`` point every role elsewhere; ``roles``
+    overrides single roles. The services refuse a server their deployment
+    does not allow (``SILICO_MODEL_URLS``)."""
+
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible API root for every role; omitted: the deployment's."
+    )
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Served model name for every role; omitted: the deployment's model.",
+    )
+    revision: str = Field(
+        "",
+        max_length=200,
+        description="The weights' revision (e.g. a commit of the model repository), recorded "
+        "with the results and part of the response-cache key beside what the server reports.",
+    )
+    roles: dict[ModelRoleName, ModelRoute] = Field(
+        default_factory=dict, description="Per role, a route that overrides the section's own."
+    )
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
     timeout_s: Annotated[float, Field(gt=0)] = 300.0
     max_retries: Annotated[int, Field(ge=0, le=20)] = 4
+
+    @model_validator(mode="after")
+    def _named(self) -> ModelSpec:
+        for role in ("", *self.roles):
+            r = self.route(role)
+            if r.base_url is not None and r.name is None:
+                where = f"model.roles.{role}" if role else "model"
+                raise ValueError(
+                    f"{where}: a base_url needs the served model name (name) beside it"
+                )
+            if r.base_url is not None and not r.base_url.startswith(("http://", "https://")):
+                raise ValueError(f"model.base_url: {r.base_url!r} is not an http(s) URL")
+        return self
+
+    def route(self, role: str) -> ModelRoute:
+        """The route of ``role``: its own entry's fields over the section's."""
+        own = self.roles.get(role)  # type: ignore[call-overload]
+        return ModelRoute(
+            base_url=(own.base_url if own and own.base_url else None) or self.base_url,
+            name=(own.name if own and own.name else None) or self.name,
+        )
+
+    @property
+    def label(self) -> str:
+        """What reports call the model: the study's name for it, or the deployment's."""
+        names = {self.route(r).name for r in ("backstory", "critic", "demographics", "survey")}
+        named = sorted(n for n in names if n)
+        return ", ".join(named) if named else "deployment default"
 
 
 class EvaluationSpec(_Strict):

@@ -139,7 +139,7 @@ def backstory_settings(spec: StudySpec) -> backstory_pb2.BackstorySettings:
         citizen_preamble=bs.citizen_preamble,
         max_attempts=bs.max_attempts,
         repetition_penalty=bs.repetition_penalty,
-        model_name=spec.model.name,
+        model_name=spec.model.route("backstory").name or "",
         critic=critic_settings_to_proto(critic_settings(spec)),
     )
 

@@ -75,7 +75,8 @@ def generate(models: Models, req: backstory_pb2.GenerateRequest) -> backstory_pb
     if st.variant not in ("", "short", "long"):
         raise ValidationError("settings.variant", "must be 'short' or 'long'")
     sampling = {
-        "model_name": st.model_name,
+        # The id names the model that wrote the story: the one the client calls.
+        "model_name": st.model_name or getattr(models.lm, "model", ""),
         "prompt_format": st.prompt_format or "plain",
         "max_tokens": st.max_tokens,
         "temperature": st.temperature,

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from silico.convert import message_from_doc
+from silico.convert import message_from_doc, route_to_proto
 from silico.core.data import SurveyData
 from silico.core.errors import NotFoundError
 from silico.llm import Usage, UsageLedger
 from silico.pipeline.assemble import LOCAL, Services, finish, persona_categories, run_matchings
 from silico.pipeline.registry import PROGRESS, stage
 from silico.pipeline.result import Collected, StudyResult
+from silico.pipeline.routes import stage_routes
 from silico.pipeline.runner import accepted_personas, load_humans
 from silico.pipeline.spec import StudySpec, load_yaml, parse_spec
 from silico.pipeline.stages import Backstory, backstory_params
@@ -97,6 +98,8 @@ class Orchestrator:
         max_in_flight_tenant: the same over all of one tenant's studies.
         data_check: ``(tenant, spec)``, raises when the study may not read its data
             (the tenancy's check, repeated when the data is loaded).
+        resolve: fills in a study's model routes from the deployment's
+            (:func:`silico.pipeline.routes.resolver`); the spec as written otherwise.
     """
 
     def __init__(
@@ -109,7 +112,9 @@ class Orchestrator:
         max_in_flight: int = 256,
         max_in_flight_tenant: int = 1024,
         data_check: Callable[[str, StudySpec], None] | None = None,
+        resolve: Callable[[StudySpec], StudySpec] | None = None,
     ) -> None:
+        self.resolve = resolve or (lambda spec: spec)
         self.store = store
         self.producer = producer
         self.services = services
@@ -180,7 +185,7 @@ class Orchestrator:
         try:
             s = self._studies.get(study_id)
             if s is None:
-                spec = parse_spec(load_yaml(st.spec_yaml))
+                spec = self.resolve(parse_spec(load_yaml(st.spec_yaml)))
                 if self.data_check is not None:
                     self.data_check(st.tenant, spec)
                 s = self._studies[study_id] = _Study(spec, load_humans(spec), st.tenant)
@@ -320,6 +325,12 @@ class Orchestrator:
         now = time.time()
         item = events_pb2.WorkItem(study_id=study_id, stage=u.stage, unit_key=u.key)
         getattr(item, u.stage).CopyFrom(u.request)
+        s = self._studies.get(study_id)
+        if s is not None:
+            route, critic = stage_routes(s.spec.model, u.stage)
+            item.model.CopyFrom(route_to_proto(route, s.spec.model.revision))
+            if critic is not None:
+                item.critic_model.CopyFrom(route_to_proto(critic, s.spec.model.revision))
         self.producer.send(
             stage(u.stage).requests_topic, f"{study_id}|{u.key}", item.SerializeToString()
         )
@@ -371,5 +382,10 @@ class Orchestrator:
         )
         for b in result.accepted():
             self.store.put_backstory(
-                b.id, b.text, result.spec.model.name, params, b.seed, b.generated_tokens
+                b.id,
+                b.text,
+                result.spec.model.route("backstory").name or "",
+                params,
+                b.seed,
+                b.generated_tokens,
             )

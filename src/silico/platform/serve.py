@@ -18,15 +18,16 @@ from prometheus_client import start_http_server
 
 from silico.net import is_loopback
 from silico.pipeline.registry import BY_NAME
-from silico.pipeline.work import Models, do_unit
+from silico.pipeline.routes import Router, resolver
+from silico.pipeline.work import Models
 from silico.runtime import kafka as k
 from silico.runtime import logs
 from silico.runtime.app import (
     announce,
     channel,
-    make_critic_lm,
-    make_lm,
+    make_router,
     open_store,
+    unit_compute,
     unit_handler,
 )
 from silico.runtime.grpc_server import Served, Tls, serve, wait_for_shutdown
@@ -46,8 +47,16 @@ class Context:
     """What a servicer is built from."""
 
     settings: ServiceSettings
-    models: Models | None = None
+    router: Router | None = None
     studies: Any = None
+
+    @property
+    def models(self) -> Models | None:
+        """The service's own model (an RPC names no route)."""
+        if self.router is None:
+            return None
+        # The backstory service's interview answers are reviewed by the critic role's model.
+        return self.router.models(None, self.router.critic_default)
 
 
 def _threads(name: str) -> int:
@@ -59,14 +68,11 @@ def _threads(name: str) -> int:
     return MAX_WATCHERS + SERVER_THREADS
 
 
-def _models(name: str, settings: ServiceSettings) -> Models | None:
+def _router(name: str, settings: ServiceSettings) -> Router | None:
     spec = BY_NAME.get(name)
     if spec is None or not spec.role or not settings.model_url:
         return None
-    # The backstory stage reviews interview answers inside its unit, with the
-    # critic role's model.
-    critic = make_critic_lm(settings) if name == "backstory" else None
-    return Models(make_lm(settings), critic)
+    return make_router(settings)
 
 
 def _service(name: str) -> str:
@@ -96,7 +102,7 @@ def run_service(name: str, servicer: Callable[[Context], Any]) -> int:
     tls = None
     if settings.tls_cert or settings.tls_key:
         tls = Tls(settings.tls_cert, settings.tls_key, settings.tls_ca or None)
-    ctx = Context(settings, _models(name, settings))
+    ctx = Context(settings, _router(name, settings))
     stop = threading.Event()
     background: list[Callable[[], None]] = []
     if name == "study":
@@ -151,8 +157,9 @@ def _worker(name: str, ctx: Context, stop: threading.Event) -> Callable[[], None
     s = ctx.settings
     if s.create_topics:
         k.ensure_topics(s.kafka_config(), k.all_topics())
-    models = ctx.models or Models(None)
-    handle = unit_handler(name, open_store(s), lambda req: do_unit(name, models, req), models.lm)
+    handle = unit_handler(
+        name, open_store(s), unit_compute(name, ctx.router), uses_model=ctx.router is not None
+    )
     concurrency = (
         s.worker_concurrency
         if "worker_concurrency" in s.model_fields_set
@@ -191,6 +198,7 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
         s.max_in_flight,
         s.max_in_flight_tenant,
         data_check=tenancy.check_data,
+        resolve=resolver(s.role_models(), s.allowed_models()),
     )
     ctx.studies = Studies(store, orch, tenancy)
     return [lambda: listen(s.kafka_config(), orch, stop), lambda: orch.run(stop)]

@@ -74,7 +74,8 @@ class Studies:
             raise ValidationError("spec_yaml", "is empty")
         if len(text.encode()) > MAX_SPEC_BYTES:
             raise ValidationError("spec_yaml", f"larger than {MAX_SPEC_BYTES} bytes")
-        spec = parse_spec(load_yaml(text, "spec_yaml"))
+        # Routes to a model server the deployment does not allow fail here, by field.
+        spec = self.orch.resolve(parse_spec(load_yaml(text, "spec_yaml")))
         self.tenancy.check_data(tenant, spec)
         self.tenancy.check_spec(tenant, spec)  # before the data is read
         # Bad data paths and columns fail here, before anything is stored.

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
-from silico.convert import message_to_doc
+from silico.convert import message_to_doc, route_from_proto
 from silico.llm import CompletionsClient, ResponseCache, usage_scope
+from silico.pipeline.routes import Router
+from silico.pipeline.spec import ModelRoute
+from silico.pipeline.work import Models, do_unit
 from silico.runtime import kafka as k
 from silico.runtime import telemetry
 from silico.runtime.settings import ServiceSettings
@@ -20,7 +22,7 @@ from silico.v1 import events_pb2
 
 
 def make_lm(
-    settings: ServiceSettings, url: str | None = None, name: str | None = None
+    settings: ServiceSettings, url: str | None = None, name: str | None = None, revision: str = ""
 ) -> CompletionsClient:
     """A client of the stage's model server (or of ``url`` serving ``name``)."""
     cache = ResponseCache(settings.response_cache) if settings.response_cache else None
@@ -30,7 +32,35 @@ def make_lm(
         concurrency=settings.model_concurrency,
         max_retries=settings.model_retries,
         cache=cache,
+        revision=revision,
     )
+
+
+def make_router(settings: ServiceSettings) -> Router:
+    """The clients a worker calls its units' models with: the route each unit
+    carries, within the servers the deployment allows; its own model otherwise."""
+    own = ModelRoute(base_url=settings.model_url or None, name=settings.model_name or None)
+    critic = settings.role_models()["critic"] if settings.critic_model_url else own
+    return Router(
+        lambda url, name, revision: make_lm(settings, url, name, revision),
+        own,
+        critic,
+        settings.allowed_models(),
+    )
+
+
+def unit_compute(stage: str, router: Router | None) -> Callable[[events_pb2.WorkItem], Message]:
+    """How a worker does a unit: its request, with the models its route names."""
+
+    def compute(item: events_pb2.WorkItem) -> Message:
+        request = getattr(item, stage)
+        if router is None:
+            return do_unit(stage, Models(None), request)  # type: ignore[no-any-return]
+        critic = route_from_proto(item.critic_model) if item.HasField("critic_model") else None
+        models = router.models(route_from_proto(item.model), critic, item.model.revision)
+        return do_unit(stage, models, request)  # type: ignore[no-any-return]
+
+    return compute
 
 
 def announce(stage: str) -> Callable[[str, str], bytes]:
@@ -43,13 +73,6 @@ def announce(stage: str) -> Callable[[str, str], bytes]:
         ).SerializeToString()
 
     return build
-
-
-def make_critic_lm(settings: ServiceSettings) -> CompletionsClient | None:
-    """The critic role's model, when the deployment names one apart from the stage's."""
-    if not settings.critic_model_url:
-        return None
-    return make_lm(settings, settings.critic_model_url, settings.critic_model_name or None)
 
 
 def channel(addr: str, settings: ServiceSettings) -> grpc.Channel:
@@ -86,14 +109,15 @@ def _ended(store: Store, study_id: str) -> bool:
 def unit_handler(
     stage: str,
     store: Store,
-    compute: Callable[[Any], Message],
-    lm: CompletionsClient | None = None,
+    compute: Callable[[events_pb2.WorkItem], Message],
+    uses_model: bool = False,
 ) -> Callable[[bytes], tuple[str, bool]]:
     """The Kafka handler every stage worker uses.
 
     Decodes a ``WorkItem`` (undecodable or of another stage: poison), skips
     the work when the unit's result is already stored (a redelivery), else
-    computes its response message and stores it with the tokens it cost. A
+    computes its response message from the item (its request and the model
+    route it carries) and stores it with the tokens it cost. A
     ``ValidationError`` can never succeed on retry, so it is poison too.
     """
     from silico.core.errors import ValidationError
@@ -113,10 +137,10 @@ def unit_handler(
         # The unit's own calls only: other units of this worker share the client.
         with usage_scope() as spent:
             try:
-                response = compute(getattr(item, stage))
+                response = compute(item)
             except ValidationError as e:
                 raise k.PoisonMessage(str(e)) from None
-        usage = asdict(spent) if lm is not None else None
+        usage = asdict(spent) if uses_model else None
         store.put_result(item.study_id, stage, item.unit_key, message_to_doc(response), usage)
         if usage is not None:
             telemetry.record_usage(stage, usage)

@@ -37,6 +37,17 @@ class ServiceSettings(BaseSettings):
         "answers (reviewed inside the unit); empty: the stage's own model.",
     )
     critic_model_name: str = Field("", description="Served name of the critic role's model.")
+    model_routes: str = Field(
+        "",
+        description="The deployment's model per role, as JSON "
+        '({"survey": {"base_url": ..., "name": ...}, ...}); the study service resolves '
+        "each study's `model` section over it. Empty: model_url/model_name for every role.",
+    )
+    model_urls: str = Field(
+        "",
+        description="Further model servers (comma-separated API roots) a study may route "
+        'to besides the deployment\'s own; "*": any (a one-user machine).',
+    )
     model_concurrency: int = Field(16, description="Requests in flight to the model server.")
     worker_concurrency: int = Field(
         16, description="Kafka messages a stage worker handles at once."
@@ -86,6 +97,33 @@ class ServiceSettings(BaseSettings):
         "", description="With auth: folders (':'-separated) of data every tenant may read."
     )
     log_level: str = Field("INFO")
+
+    def role_models(self) -> dict[str, Any]:
+        """The deployment's route per role (see ``model_routes``)."""
+        import json
+
+        from silico.pipeline.registry import ROLE_NAMES
+        from silico.pipeline.spec import ModelRoute
+
+        own = ModelRoute(base_url=self.model_url or None, name=self.model_name or None)
+        routes = {r: own for r in ROLE_NAMES}
+        if self.critic_model_url:
+            routes["critic"] = ModelRoute(
+                base_url=self.critic_model_url, name=self.critic_model_name or self.model_name
+            )
+        if self.model_routes:
+            for role, r in json.loads(self.model_routes).items():
+                if role not in routes:
+                    raise ValueError(f"SILICO_MODEL_ROUTES: unknown role {role!r}")
+                routes[role] = ModelRoute.model_validate(r)
+        return routes
+
+    def allowed_models(self) -> Any:
+        """The model servers units may call: the deployment's own and ``model_urls``."""
+        from silico.pipeline.routes import AllowedServers
+
+        own = [r.base_url or "" for r in self.role_models().values()]
+        return AllowedServers.of([*own, *self.model_urls.split(",")])
 
     def kafka_config(self) -> Any:
         """The Kafka connection (:class:`silico.runtime.kafka.KafkaConfig`)."""

@@ -28,7 +28,7 @@ from silico.v1 import demographics_pb2 as silico_dot_v1_dot_demographics__pb2
 from silico.v1 import survey_pb2 as silico_dot_v1_dot_survey__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16silico/v1/events.proto\x12\tsilico.v1\x1a\x19silico/v1/backstory.proto\x1a\x16silico/v1/critic.proto\x1a\x1csilico/v1/demographics.proto\x1a\x16silico/v1/survey.proto\"\x82\x02\n\x08WorkItem\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x10\n\x08unit_key\x18\x03 \x01(\t\x12/\n\tbackstory\x18\n \x01(\x0b\x32\x1a.silico.v1.GenerateRequestH\x00\x12\x32\n\x0c\x64\x65mographics\x18\x0b \x01(\x0b\x32\x1a.silico.v1.AnnotateRequestH\x00\x12*\n\x06survey\x18\x0c \x01(\x0b\x32\x18.silico.v1.AnswerRequestH\x00\x12*\n\x06\x63ritic\x18\r \x01(\x0b\x32\x18.silico.v1.ReviewRequestH\x00\x42\x06\n\x04task\"X\n\x08WorkDone\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x10\n\x08unit_key\x18\x03 \x01(\t\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\r\n\x05\x65rror\x18\x05 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16silico/v1/events.proto\x12\tsilico.v1\x1a\x19silico/v1/backstory.proto\x1a\x16silico/v1/critic.proto\x1a\x1csilico/v1/demographics.proto\x1a\x16silico/v1/survey.proto\"\xd5\x02\n\x08WorkItem\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x10\n\x08unit_key\x18\x03 \x01(\t\x12/\n\tbackstory\x18\n \x01(\x0b\x32\x1a.silico.v1.GenerateRequestH\x00\x12\x32\n\x0c\x64\x65mographics\x18\x0b \x01(\x0b\x32\x1a.silico.v1.AnnotateRequestH\x00\x12*\n\x06survey\x18\x0c \x01(\x0b\x32\x18.silico.v1.AnswerRequestH\x00\x12*\n\x06\x63ritic\x18\r \x01(\x0b\x32\x18.silico.v1.ReviewRequestH\x00\x12$\n\x05model\x18\x14 \x01(\x0b\x32\x15.silico.v1.ModelRoute\x12+\n\x0c\x63ritic_model\x18\x15 \x01(\x0b\x32\x15.silico.v1.ModelRouteB\x06\n\x04task\">\n\nModelRoute\x12\x10\n\x08\x62\x61se_url\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\t\"X\n\x08WorkDone\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x10\n\x08unit_key\x18\x03 \x01(\t\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\r\n\x05\x65rror\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,7 +36,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'silico.v1.events_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WORKITEM']._serialized_start=143
-  _globals['_WORKITEM']._serialized_end=401
-  _globals['_WORKDONE']._serialized_start=403
-  _globals['_WORKDONE']._serialized_end=491
+  _globals['_WORKITEM']._serialized_end=484
+  _globals['_MODELROUTE']._serialized_start=486
+  _globals['_MODELROUTE']._serialized_end=548
+  _globals['_WORKDONE']._serialized_start=550
+  _globals['_WORKDONE']._serialized_end=638
 # @@protoc_insertion_point(module_scope)

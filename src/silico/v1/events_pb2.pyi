@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkItem(_message.Message):
-    __slots__ = ("study_id", "stage", "unit_key", "backstory", "demographics", "survey", "critic")
+    __slots__ = ("study_id", "stage", "unit_key", "backstory", "demographics", "survey", "critic", "model", "critic_model")
     STUDY_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     UNIT_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,8 @@ class WorkItem(_message.Message):
     DEMOGRAPHICS_FIELD_NUMBER: _ClassVar[int]
     SURVEY_FIELD_NUMBER: _ClassVar[int]
     CRITIC_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CRITIC_MODEL_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     stage: str
     unit_key: str
@@ -25,7 +27,19 @@ class WorkItem(_message.Message):
     demographics: _demographics_pb2.AnnotateRequest
     survey: _survey_pb2.AnswerRequest
     critic: _critic_pb2.ReviewRequest
-    def __init__(self, study_id: _Optional[str] = ..., stage: _Optional[str] = ..., unit_key: _Optional[str] = ..., backstory: _Optional[_Union[_backstory_pb2.GenerateRequest, _Mapping]] = ..., demographics: _Optional[_Union[_demographics_pb2.AnnotateRequest, _Mapping]] = ..., survey: _Optional[_Union[_survey_pb2.AnswerRequest, _Mapping]] = ..., critic: _Optional[_Union[_critic_pb2.ReviewRequest, _Mapping]] = ...) -> None: ...
+    model: ModelRoute
+    critic_model: ModelRoute
+    def __init__(self, study_id: _Optional[str] = ..., stage: _Optional[str] = ..., unit_key: _Optional[str] = ..., backstory: _Optional[_Union[_backstory_pb2.GenerateRequest, _Mapping]] = ..., demographics: _Optional[_Union[_demographics_pb2.AnnotateRequest, _Mapping]] = ..., survey: _Optional[_Union[_survey_pb2.AnswerRequest, _Mapping]] = ..., critic: _Optional[_Union[_critic_pb2.ReviewRequest, _Mapping]] = ..., model: _Optional[_Union[ModelRoute, _Mapping]] = ..., critic_model: _Optional[_Union[ModelRoute, _Mapping]] = ...) -> None: ...
+
+class ModelRoute(_message.Message):
+    __slots__ = ("base_url", "name", "revision")
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    base_url: str
+    name: str
+    revision: str
+    def __init__(self, base_url: _Optional[str] = ..., name: _Optional[str] = ..., revision: _Optional[str] = ...) -> None: ...
 
 class WorkDone(_message.Message):
     __slots__ = ("study_id", "stage", "unit_key", "ok", "error")
