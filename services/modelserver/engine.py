@@ -99,6 +99,22 @@ def gguf_dir(name: str = DEFAULT_MODEL_NAME) -> Path:
     return path
 
 
+def weights_revision(model_dir: Path) -> str:
+    """A fingerprint of the weights: SHA-256 over each weights file's name, size and
+    first and last MiB (hashing whole files would add seconds to every start)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(Path(model_dir).glob("*.safetensors")) + sorted(Path(model_dir).glob("*.bin")):
+        size = f.stat().st_size
+        h.update(f"{f.name}:{size}".encode())
+        with f.open("rb") as fh:
+            h.update(fh.read(1 << 20))
+            fh.seek(max(0, size - (1 << 20)))
+            h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
 def default_cache_dir(name: str = DEFAULT_MODEL_NAME) -> Path:
     base = os.environ.get("SILICO_MODEL_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "silico", "models"
@@ -277,6 +293,8 @@ class Engine:
     def __init__(
         self, model_dir: Path, prefix_cache_bytes: int = 1 << 30, max_context: int = 8192
     ) -> None:
+        self.model_dir = Path(model_dir)
+        self.revision = weights_revision(self.model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         self.model.eval()

@@ -7,6 +7,7 @@ from silico.llm._client import (
     Generation,
     ModelResponseError,
     ModelServerError,
+    served_model,
 )
 from silico.llm._usage import Usage, UsageLedger, usage_scope
 from silico.llm.roles import ROLES, ModelRole, role_for
@@ -23,5 +24,6 @@ __all__ = [
     "UsageLedger",
     "cache_key",
     "role_for",
+    "served_model",
     "usage_scope",
 ]

@@ -65,6 +65,8 @@ class CompletionsClient:
         concurrency: requests in flight at once, over all threads using the client.
         cache: response cache for deterministic requests (None disables it).
         ledger: where token usage is recorded, by stage.
+        revision: the weights' revision the caller names; with what the server
+            reports of its model (``/v1/models``), part of the response-cache key.
     """
 
     def __init__(
@@ -78,9 +80,12 @@ class CompletionsClient:
         cache: ResponseCache | None = None,
         ledger: UsageLedger | None = None,
         transport: httpx.BaseTransport | None = None,
+        revision: str = "",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.revision = revision
+        self._server: dict[str, Any] | None = None
         self.max_retries = max_retries
         self.backoff = backoff
         self.concurrency = max(1, concurrency)
@@ -143,11 +148,56 @@ class CompletionsClient:
             f"model server at {self.base_url} failed after {self.max_retries + 1} attempts: {last}"
         ) from last
 
+    def server_model(self) -> dict[str, Any]:
+        """What the server says of this client's model under ``/v1/models`` (asked once).
+
+        Raises ``ModelResponseError`` (404) when the server does not serve it, so a
+        study naming a model the server lacks fails at once with both names."""
+        if self._server is None:
+            try:
+                r = self._http.get(f"{self.base_url}/models")
+            except httpx.TransportError as e:
+                raise ModelServerError(f"model server at {self.base_url} unreachable: {e}") from e
+            if r.status_code != 200:
+                raise ModelResponseError(
+                    f"model server at {self.base_url} lists no models: HTTP {r.status_code}",
+                    r.status_code,
+                )
+            listed = [m for m in r.json().get("data", []) if isinstance(m, dict)]
+            mine = [m for m in listed if m.get("id") == self.model]
+            if not mine:
+                raise ModelResponseError(
+                    f"model {self.model!r} is not served at {self.base_url} "
+                    f"(it serves {[m.get('id') for m in listed]})",
+                    404,
+                )
+            self._server = mine[0]
+        return self._server
+
+    @property
+    def is_vllm(self) -> bool:
+        return self.server_model().get("owned_by") == "vllm"
+
+    def identity(self) -> str:
+        """Which weights answer: the served name, the server's kind and its record of
+        the model (path or repository, context length, revision), and the caller's
+        revision. Not the URL: one server reached by two addresses is one cache."""
+        m = self.server_model()
+        parts = [
+            self.model,
+            str(m.get("owned_by", "")),
+            str(m.get("root", "")),
+            str(m.get("max_model_len", "")),
+            str(m.get("revision", "")),
+            self.revision,
+        ]
+        return "|".join(parts)
+
     def complete(self, prompt: str, stage: str = "default", **params: Any) -> dict[str, Any]:
         """One raw completions call for one prompt, through the response cache."""
         deterministic = params.get("seed") is not None or params.get("temperature", 1.0) == 0
         key = (
-            cache_key(self.model, params, prompt)
+            cache_key(self.identity(), params, prompt)
             if deterministic and self.cache is not None
             else None
         )
@@ -212,13 +262,17 @@ class CompletionsClient:
                 params["repetition_penalty"] = repetition_penalty
             if stop:
                 params["stop"] = list(stop)
+                if any(_special(x) for x in stop) and self.is_vllm:
+                    # vLLM leaves special tokens out of the text it matches stop
+                    # strings against, so "<|im_start|>" would never stop it.
+                    params["skip_special_tokens"] = False
             if seeds[i] is not None:
                 params["seed"] = int(seeds[i])  # type: ignore[arg-type]
             body = self.complete(prompts[i], stage=stage, **params)
             c = body["choices"][0]
             u = body.get("usage") or {}
             return Generation(
-                c.get("text") or "",
+                _cut(c.get("text") or "", stop),
                 c.get("finish_reason") or "",
                 int(u.get("prompt_tokens", 0) or 0),
                 int(u.get("completion_tokens", 0) or 0),
@@ -300,6 +354,32 @@ class CompletionsClient:
         if r.status_code != 200:
             raise ModelResponseError(f"HTTP {r.status_code}: {_message(r)}", r.status_code)
         return [m["id"] for m in r.json().get("data", [])]
+
+
+def served_model(base_url: str, timeout: float = 10.0) -> str:
+    """The one model a server lists (for ``--model-url`` given without a name)."""
+    try:
+        r = httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout)
+    except httpx.TransportError as e:
+        raise ModelServerError(f"model server at {base_url} unreachable: {e}") from e
+    ids = [m.get("id") for m in r.json().get("data", [])] if r.status_code == 200 else []
+    if len(ids) != 1:
+        raise ModelResponseError(
+            f"{base_url} serves {ids or 'no models'}: name the one to use (--model-name)", 404
+        )
+    return str(ids[0])
+
+
+def _special(stop: str) -> bool:
+    """A stop string that is a special token (ChatML's ``<|im_start|>``)."""
+    return stop.startswith("<|") and stop.endswith("|>")
+
+
+def _cut(text: str, stop: Sequence[str]) -> str:
+    """``text`` up to its first stop string: servers differ in whether a stop string
+    or a special end token reaches the text, and the stages must not see either."""
+    ends = [i for i in (text.find(x) for x in stop if x) if i >= 0]
+    return text[: min(ends)] if ends else text
 
 
 def _retry_after(r: httpx.Response) -> float:
