@@ -32,6 +32,7 @@ from silico.core.stats import (
     Subgroup,
     by_subgroup,
     compare_with_ci,
+    items_within_noise,
     split_half,
     split_half_note,
     subgroup_lower_bounds,
@@ -101,6 +102,8 @@ def finish(c: Collected, services: Services = LOCAL) -> StudyResult:
     )
     virtual = {name: p.responses for name, p in panels.items()}
     comparisons, lower, subgroups, bounds = evaluate(spec, humans, panels, services)
+    p = len(humans.items)
+    noise = {name: items_within_noise(ci, lower, p) for name, ci in comparisons.items()}
     diags = diagnostics(c, humans, virtual)
     gaps = None
     if spec.higher_order is not None:
@@ -132,6 +135,7 @@ def finish(c: Collected, services: Services = LOCAL) -> StudyResult:
         {**c.seconds, "metrics": time.perf_counter() - t0},
         gaps,
         bounds,
+        noise,
     )
 
 
@@ -269,7 +273,8 @@ def evaluate(
     dict[str, dict[str, Subgroup]],
 ]:
     """Metrics with intervals per virtual panel, the human lower bound, and subgroups
-    (each with intervals and its own human lower bound).
+    (each with intervals and its own human lower bound). The panel and bound dicts
+    also carry every item's WD (``item_key``), from the same replicates and splits.
 
     ``services`` say where the comparisons run (this process by default).
     """

@@ -10,7 +10,7 @@ import pandas as pd
 
 from silico.core.data import SurveyData
 from silico.core.matching import Matching
-from silico.core.stats import Interval, Responses, Subgroup
+from silico.core.stats import Interval, ItemNoise, Responses, Subgroup
 from silico.pipeline.spec import StudySpec
 from silico.pipeline.stages import Backstory
 
@@ -75,6 +75,9 @@ class StudyResult:
     higher_order: dict[str, Any] | None = None
     #: The human split-half lower bound within each subgroup: trait -> group -> bound.
     subgroup_bounds: dict[str, dict[str, Subgroup]] = field(default_factory=dict)
+    #: Per panel, one entry per item (questionnaire order): its WD with the bootstrap
+    #: interval beside the humans' split-half WD for that item (see ``ItemNoise.within``).
+    items_within_noise: dict[str, list[ItemNoise]] = field(default_factory=dict)
 
     def persona_frame(self) -> pd.DataFrame:
         return pd.DataFrame(

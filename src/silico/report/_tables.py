@@ -46,6 +46,59 @@ def headline(r: StudyResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def headline_panels(r: StudyResult) -> list[str]:
+    """The panels of the headline, in its order: Anthology with the primary matching
+    (any other matching when the primary one was skipped), then the baselines."""
+    primary = f"anthology/{r.spec.matching.primary}"
+    anthology = [primary] if primary in r.comparisons else []
+    if not anthology:
+        anthology = [m for m in r.comparisons if m.startswith("anthology/")][:1]
+    baselines = [m for m in r.spec.conditioning if m != "anthology" and m in r.comparisons]
+    return anthology + baselines
+
+
+#: Columns of ``tables/items_within_noise.csv`` (and the ``items_within_noise`` rows
+#: of metrics.json).
+NOISE_COLUMNS = [
+    "method",
+    "item",
+    "question",
+    "wd",
+    "wd_low",
+    "wd_high",
+    "wd_replicates",
+    "bound",
+    "bound_low",
+    "bound_high",
+    "within",
+]
+
+
+def items_within_noise(r: StudyResult) -> pd.DataFrame:
+    """Per headline panel and item: the virtual-human WD with its bootstrap interval,
+    the human split-half WD with its t-interval, and whether the item is within
+    human noise (``ItemNoise.within``)."""
+    rows = []
+    for name in headline_panels(r):
+        for it, x in zip(r.humans.items, r.items_within_noise.get(name, []), strict=False):
+            rows.append(
+                {
+                    "method": name,
+                    "item": it.id,
+                    "question": it.question,
+                    "wd": x.wd.estimate,
+                    "wd_low": x.wd.low,
+                    "wd_high": x.wd.high,
+                    "wd_replicates": x.wd.n,
+                    "bound": x.bound.estimate,
+                    "bound_low": x.bound.low,
+                    "bound_high": x.bound.high,
+                    "within": x.within,
+                }
+            )
+    return pd.DataFrame(rows, columns=NOISE_COLUMNS)
+
+
 def matching_ablation(r: StudyResult) -> pd.DataFrame:
     rows = []
     for method in r.spec.matching.methods:

@@ -4,9 +4,10 @@ Layout of ``OUT/``::
 
     report.html          self-contained page (plots embedded)
     metrics.json         the numbers, machine-readable (fields in the README)
-    tables/*.csv         headline, matching, subgroups, demographic_fit, compliance, usage, items, critic
+    tables/*.csv         items_within_noise, headline, matching, subgroups, demographic_fit,
+                         compliance, dropped, usage, items, critic
     data/*.parquet|csv   personas, humans, matchings, answers
-    plots/*.png          distributions, correlations, metrics
+    plots/*.png          within_noise (the page's first figure), distributions, correlations, metrics
 
 Files are written into a temporary folder and moved into place at the end, so
 a failed report never leaves a half-written folder behind.
@@ -31,6 +32,8 @@ from silico.files import MARKER, atomic_dir
 from silico.llm import UsageLedger
 from silico.pipeline.result import StudyResult
 from silico.report import _plots, _tables
+from silico.report._labels import clean, common_stem, item_text
+from silico.report._plots import Plot
 
 
 def _clean(x: Any) -> Any:
@@ -68,13 +71,14 @@ def metrics_document(
             "study": r.spec.name,
             "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seed": r.spec.seed,
-            "model": r.spec.model.name,
+            "model": r.spec.model.label,
             "n_humans": r.humans.n,
             "n_backstories": len(r.backstories),
             "n_personas": int(sum(acc)),
             "items": [it.id for it in r.humans.items],
             "headline": _records(tables["headline"]),
             "lower_bound": _records(tables["headline"].tail(1)),
+            "items_within_noise": _records(tables["items_within_noise"]),
             "matching": _records(tables["matching"]),
             "subgroups": _records(tables["subgroups"]),
             "demographic_fit": {
@@ -136,9 +140,24 @@ def _metric_html(df: pd.DataFrame, metrics: tuple[str, ...], extra: tuple[str, .
             f"<td>{_fmt(row.get(m), row.get(f'{m}_low'), row.get(f'{m}_high'))}</td>"
             for m in metrics
         )
-        cells += "".join(f"<td>{html.escape(str(row.get(e, '')))}</td>" for e in extra)
+        cells += "".join(f"<td>{_plain(row.get(e, ''))}</td>" for e in extra)
         rows.append(f"<tr><td>{html.escape(str(row['method']))}</td>{cells}</tr>")
-    return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
+    return f"<div class=scroll><table><tr><th>method</th>{head}</tr>{''.join(rows)}</table></div>"
+
+
+def _plain(v: Any) -> str:
+    """A count as a whole number, a share to 3 decimals, NaN as –."""
+    if isinstance(v, (float, np.floating)):
+        if math.isnan(v):
+            return "–"
+        return str(int(v)) if float(v).is_integer() else f"{v:.3f}"
+    return html.escape(str(v))
+
+
+def _frame_html(df: pd.DataFrame, **kw: Any) -> str:
+    """A pandas table in the page's style (no inline borders), scrolling sideways
+    inside its box when wider than the page."""
+    return f"<div class=scroll>{df.to_html(border=0, classes='frame', **kw)}</div>"
 
 
 def _same_sign_cell(v: Any) -> str:
@@ -173,14 +192,14 @@ def _higher_order_html(r: StudyResult, tables: dict[str, pd.DataFrame]) -> str:
         f"<th>{k} gap</th><th>d</th>{sign_head}"
         for k in ("hostility", "meta-perception", "subversion")
     )
-    means = tables["higher_order_means"].to_html(
-        index=False, float_format=lambda x: f"{x:.2f}", na_rep="–"
+    means = _frame_html(
+        tables["higher_order_means"], index=False, float_format=lambda x: f"{x:.2f}", na_rep="–"
     )
     wd = ""
     if "higher_order_wd" in tables and len(tables["higher_order_wd"]):
         wd = "<p>Wasserstein distance between human and virtual answers, per party and perspective:</p>"
-        wd += tables["higher_order_wd"].to_html(
-            index=False, float_format=lambda x: f"{x:.3f}", na_rep="–"
+        wd += _frame_html(
+            tables["higher_order_wd"], index=False, float_format=lambda x: f"{x:.3f}", na_rep="–"
         )
     n = r.higher_order["n_partisan_personas"]
     n_used = r.higher_order.get("n_weighted_personas", n)
@@ -199,12 +218,12 @@ with Cohen's d on the answers (each persona contributes its whole answer distrib
 Hostility: the party's rating of the other party minus its rating of itself (paired d<sub>z</sub>);
 meta-perception: what the party believes the other would answer about it minus what the other actually answered;
 subversion: how the other party sees this party's willingness minus this party's own willingness. {human_note}</p>
-<table><tr><th>item</th><th>party</th><th>source</th>{head}</tr>{"".join(rows)}</table>
+<div class=scroll><table><tr><th>item</th><th>party</th><th>source</th>{head}</tr>{"".join(rows)}</table></div>
 {wd}
 <p>Mean rating per perspective:</p>{means}"""
 
 
-def _critic_html(r: StudyResult, tables: dict[str, pd.DataFrame], plot: Path | None) -> str:
+def _critic_html(r: StudyResult, tables: dict[str, pd.DataFrame], plot: Plot | None) -> str:
     """The critic: acceptance, rejections by reason, score distribution, and accepted
     and rejected backstories side by side (picked with the study seed, not by hand)."""
     c = r.spec.critic
@@ -231,7 +250,7 @@ def _critic_html(r: StudyResult, tables: dict[str, pd.DataFrame], plot: Path | N
     return f"""<h2>Backstories and the critic</h2>
 <p>{"Critic off." if not c.enabled else "Checks, in order: " + html.escape("; ".join(checks)) + "."}
 {len(accepted)} of {len(r.backstories)} personas accepted after {n_att} attempts.</p>
-{reasons.to_html(index=False, float_format=lambda x: f"{x:.3f}") if len(reasons) else "<p>No rejections.</p>"}
+{_frame_html(reasons, index=False, float_format=lambda x: f"{x:.3f}") if len(reasons) else "<p>No rejections.</p>"}
 {_img(plot) if plot else ""}
 <table class=side><tr><th>accepted (random)</th><th>rejected (random)</th></tr>
 <tr><td>{cell(pick(accepted))}</td><td>{cell(pick(rejected))}</td></tr></table>"""
@@ -245,39 +264,154 @@ def _subgroup_html(r: StudyResult, sub: pd.DataFrame) -> str:
     sub = sub.assign(
         cell=[_fmt(x.wd, x.wd_low, x.wd_high) for x in sub.itertuples()],
     )
-    piv = sub.pivot_table(
-        index=["trait", "group", "n"], columns="method", values="cell", aggfunc="first"
-    ).reset_index()
-    warn = sub.groupby(["trait", "group"])["warning"].first().fillna("").map(html.escape)
-    warn = warn.reset_index()
-    piv = piv.merge(warn, on=["trait", "group"], how="left")
-    table = piv.to_html(index=False, escape=False, na_rep="–")
+    bound = "human split-half (lower bound)"
+    # The page shows the headline's panels; every matching is in tables/subgroups.csv.
+    methods = [m for m in (*_tables.headline_panels(r), bound) if m in set(sub["method"])]
+    cells = sub.set_index(["trait", "group", "method"])["cell"]
+    warn = sub.groupby(["trait", "group"], sort=False)["warning"].agg(
+        lambda w: "; ".join(dict.fromkeys(p for x in w.fillna("") for p in x.split("; ") if p))
+    )
+    sizes = sub.groupby(["trait", "group"], sort=False)["n"].first()
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in methods)
+    rows = "".join(
+        f"<tr><td>{html.escape(str(t))}</td><td class=l>{html.escape(str(g))}</td>"
+        f"<td>{int(sizes[(t, g)])}</td>"
+        + "".join(f"<td>{cells.get((t, g, m), '–')}</td>" for m in methods)
+        + f"<td class=warn>{html.escape(str(w))}</td></tr>"
+        for (t, g), w in warn.items()
+    )
+    table = (
+        f"<div class=scroll><table><tr><th>trait</th><th class=l>group</th><th>n</th>{head}"
+        f"<th class=l>warning</th></tr>{rows}</table></div>"
+    )
     return (
         f"<p>Mean WD per subgroup with {r.spec.evaluation.level:.0%} intervals "
         f"({r.spec.evaluation.subgroup_bootstrap} replicates, clustered by persona) and each "
         f"group's own human split-half lower bound. Groups under "
-        f"{r.spec.evaluation.min_subgroup} respondents carry a warning.</p>{table}"
+        f"{r.spec.evaluation.min_subgroup} respondents carry a warning. Every matching method's "
+        f"figures are in <code>tables/subgroups.csv</code>.</p>{table}"
     )
 
 
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{path.stem}" src="data:image/png;base64,{data}">'
+def _img(plot: Plot, caption: str = "") -> str:
+    data = base64.b64encode(plot.path.read_bytes()).decode()
+    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+    return (
+        f'<figure id="fig-{plot.path.stem}"><img alt="{html.escape(plot.alt)}" '
+        f'src="data:image/png;base64,{data}">{cap}</figure>'
+    )
+
+
+def _item_name(question: str, code: str, stem: str = "") -> str:
+    """An item as the page names it: its words, the variable code in small print."""
+    return (
+        f"<span class=q>{html.escape(item_text(question, stem))}</span> "
+        f"<small class=code>{html.escape(code)}</small>"
+    )
+
+
+def _stem_note(stem: str) -> str:
+    return f"<p class=stem>Every item begins: “{html.escape(stem)}”</p>" if stem else ""
+
+
+def _within_noise_html(r: StudyResult, tables: dict[str, pd.DataFrame], plot: Plot | None) -> str:
+    """The page's first answer: per item, is the simulation within human noise?"""
+    t = tables["items_within_noise"]
+    if plot is None or not len(t):
+        return "<h2 id=within-noise>Is the simulation within human noise?</h2><p>No panel to judge.</p>"
+    panel = str(t["method"].iloc[0])
+    level = f"{r.spec.evaluation.level:.0%}"
+    items = r.humans.items
+    stem = common_stem([it.question for it in items])
+    methods = list(dict.fromkeys(t["method"]))
+    by = {m: t[t["method"] == m].set_index("item") for m in methods}
+    head = "".join(f"<th>{html.escape(m)}<br><small>WD [{level}]</small></th>" for m in methods)
+    rows = []
+    for it in items:
+        b = by[panel].loc[it.id]
+        cells = "".join(
+            f"<td>{_fmt(_num(by[m].loc[it.id, 'wd']), _num(by[m].loc[it.id, 'wd_low']), _num(by[m].loc[it.id, 'wd_high']))}</td>"
+            for m in methods
+        )
+        words = _plots.verdict(b)
+        cls = {"within noise": "in", "above noise": "out"}.get(words, "none")
+        rows.append(
+            f"<tr><td class=item>{_item_name(it.question, it.id, stem)}</td>{cells}"
+            f"<td>{_fmt(_num(b['bound']), _num(b['bound_low']), _num(b['bound_high']))}</td>"
+            f"<td class=verdict-{cls}>{words}</td></tr>"
+        )
+    n_in = int(by[panel]["within"].astype(bool).sum())
+    sh = r.diagnostics.get("split_half", {})
+    return f"""<h2 id=within-noise>Is the simulation within human noise?</h2>
+<p class=answer><b>{n_in} of {len(items)} items</b> are within human noise for <b>{html.escape(panel)}</b>.
+An item is <i>within human noise</i> when the lower end of the {level} interval of its virtual–human Wasserstein
+distance (WD) is at or below the upper end of the {level} interval of the WD between two random halves of the humans
+(<code>wd_low ≤ bound_high</code>): the data cannot tell the simulation's distance from the humans' own sampling noise.
+An item with no virtual answer has no distance (–) and is never within.</p>
+{_img(plot)}
+<p class=small>Virtual intervals: {html.escape(r.diagnostics.get("bootstrap_method", "bootstrap"))}
+({r.spec.evaluation.bootstrap} replicates). Human halves: mean over {r.spec.evaluation.split_half_iterations} random splits into
+halves of {sh.get("half_size", r.humans.n // 2)} respondents, with a t-interval for that mean (as the headline bound).
+Halves are half the size of the panel, so their distance is, if anything, larger than a perfect simulation's would be: the
+judgement is lenient to the simulation, never harsh. Per item and method in <code>tables/items_within_noise.csv</code>.</p>
+{f"<p class=note>{html.escape(sh['warning'])}.</p>" if sh.get("warning") else ""}
+{_stem_note(stem)}
+<div class=scroll><table class=items><tr><th>item</th>{head}<th>two halves of the humans<br><small>WD [{level}]</small></th><th>within human noise?<br><small>{html.escape(panel)}</small></th></tr>
+{"".join(rows)}</table></div>"""
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _items_html(r: StudyResult) -> str:
+    """Every item's full wording and its options in answer-position order."""
+    stem = common_stem([it.question for it in r.humans.items])
+    rows = "".join(
+        f"<tr><td class=item>{_item_name(it.question, it.id, stem)}</td><td class=opts>"
+        + " ".join(
+            f"<span class=opt><b>{p}</b> {html.escape(clean(o))}</span>"
+            for p, o in enumerate(it.options, 1)
+        )
+        + "</td></tr>"
+        for it in r.humans.items
+    )
+    return (
+        f"{_stem_note(stem)}<div class=scroll><table class=items><tr><th>item</th>"
+        f"<th class=l>options (answer positions 1..K)</th></tr>{rows}</table></div>"
+    )
+
+
+def _dropped_html(r: StudyResult, drop: pd.DataFrame) -> str:
+    if not len(drop):
+        return "<p>No answers were dropped.</p>"
+    stem = common_stem([it.question for it in r.humans.items])
+    piv = drop.pivot_table(index="item", columns="method", values="dropped", aggfunc="sum")
+    piv = piv.reindex([it.id for it in r.humans.items]).fillna(0).astype(int)
+    head = "".join(f"<th>{html.escape(str(m))}</th>" for m in piv.columns)
+    rows = "".join(
+        f"<tr><td class=item>{_item_name(it.question, it.id, stem)}</td>"
+        + "".join(f"<td>{v}</td>" for v in piv.loc[it.id])
+        + "</tr>"
+        for it in r.humans.items
+    )
+    n = f"of {r.humans.n} respondents per method and item"
+    return (
+        f"<div class=scroll><table class=items><tr><th>item <small>({n})</small></th>{head}</tr>"
+        f"{rows}</table></div>"
+    )
 
 
 def _html(
-    r: StudyResult, doc: dict[str, Any], tables: dict[str, pd.DataFrame], plots: dict[str, Path]
+    r: StudyResult, doc: dict[str, Any], tables: dict[str, pd.DataFrame], plots: dict[str, Plot]
 ) -> str:
     m = ("wd", "wd_norm", "frobenius", "cbs", "alpha_virtual", "alpha_human")
     sub_html = _subgroup_html(r, tables["subgroups"])
     drop = tables["dropped"]
-    drop_html = (
-        drop.pivot_table(index="item", columns="method", values="dropped", aggfunc="sum")
-        .astype(int)
-        .to_html()
-        if len(drop)
-        else "<p>No answers were dropped.</p>"
-    )
+    drop_html = _dropped_html(r, drop)
     total_dropped = int(drop["dropped"].sum()) if len(drop) else 0
     sh = r.diagnostics.get("split_half", {})
     sh_warning = (
@@ -291,8 +425,12 @@ def _html(
         ]
     )
     fit_html = (
-        fit.pivot_table(index="trait", columns="method", values="tvd").to_html(
-            float_format=lambda x: f"{x:.3f}"
+        _frame_html(
+            fit.pivot_table(index="trait", columns="method", values="tvd")
+            .rename_axis(columns=None)
+            .reset_index(),
+            index=False,
+            float_format=lambda x: f"{x:.3f}",
         )
         if len(fit)
         else ""
@@ -302,22 +440,22 @@ def _html(
         comp.groupby(["stage", "method"])["compliance"]
         .mean()
         .reset_index()
-        .to_html(index=False, float_format=lambda x: f"{x:.3f}")
+        .pipe(_frame_html, index=False, float_format=lambda x: f"{x:.3f}")
     )
-    usage_html = tables["usage"].to_html(index=False, na_rep="–")
+    usage_html = _frame_html(tables["usage"], index=False, na_rep="–")
     critic = doc["critic"]
     critic_html = _critic_html(r, tables, plots.get("critic"))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Silico study {html.escape(r.spec.name)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}}
-table{{border-collapse:collapse;margin:0.6em 0 1.4em}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}}
-th{{background:#f3f3f3}}td:first-child{{text-align:left}}table.side td{{vertical-align:top;text-align:left;width:50%}}.ci{{color:#888;font-size:11px}}img{{max-width:100%}}
-pre{{white-space:pre-wrap;background:#fafafa;padding:8px;font-size:12px}}.note{{background:#fff8e1;padding:8px 12px;border-left:4px solid #f0c040}}</style></head><body>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{_CSS}</style></head><body>
 <h1>Silico study: {html.escape(r.spec.name)}</h1>
-<p>{html.escape(r.spec.description)}</p>
-<p><b>{doc["n_humans"]}</b> human respondents, <b>{doc["n_personas"]}</b> personas accepted of {doc["n_backstories"]} backstories
-(critic acceptance {critic["acceptance_rate"]:.1%}), {len(doc["items"])} items, model <code>{html.escape(r.spec.model.name)}</code>,
-answers by {html.escape(r.spec.survey.estimator)} over option orders {", ".join(r.spec.survey.orders)}, seed {r.spec.seed}.
-Intervals: {r.spec.evaluation.level:.0%} {html.escape(r.diagnostics.get("bootstrap_method", "bootstrap"))}
+<p class=lede>{html.escape(r.spec.description)}</p>
+<p class=facts><b>{doc["n_humans"]}</b> human respondents, <b>{doc["n_personas"]}</b> personas accepted of {doc["n_backstories"]} backstories
+(critic acceptance {critic["acceptance_rate"]:.1%}), {len(doc["items"])} items, model <code>{html.escape(r.spec.model.label)}</code>,
+answers by {html.escape(r.spec.survey.estimator)} over option orders {", ".join(r.spec.survey.orders)}, seed {r.spec.seed}.</p>
+{_within_noise_html(r, tables, plots.get("within_noise"))}
+<h2>How the numbers were made</h2>
+<p>Intervals: {r.spec.evaluation.level:.0%} {html.escape(r.diagnostics.get("bootstrap_method", "bootstrap"))}
 ({r.spec.evaluation.bootstrap} replicates).
 Lower bound: mean over {r.spec.evaluation.split_half_iterations} random splits of the humans into halves of
 <b>{sh.get("half_size", r.humans.n // 2)}</b> respondents, with a {r.spec.evaluation.level:.0%} interval for that mean.
@@ -336,6 +474,7 @@ the last row is how close two random halves of the humans are to each other.</p>
 <h2>Matching ablation (Anthology)</h2>
 {_metric_html(tables["matching"].dropna(subset=["wd"]) if "wd" in tables["matching"] else tables["matching"], ("wd", "frobenius", "cbs", "alpha_virtual"), ("unique_personas", "max_reuse", "mean_trait_tvd"))}
 <h2>Response distributions</h2>{_img(plots["distributions"])}
+<h3>The items and their options</h3>{_items_html(r)}
 <h2>Correlation matrices</h2>{_img(plots["correlations"])}
 <h2>Subgroups</h2>{sub_html}
 <h2>Demographic fit of the matched personas (total variation distance per trait)</h2>{fit_html}
@@ -348,6 +487,31 @@ persona did not answer with an option; they are left out of every metric.</p>{dr
 <p class=note>Numbers are produced by the pipeline as run; nothing here is tuned after the fact.
 The machine-readable copy is <code>metrics.json</code>; tables are in <code>tables/</code>, individual answers and matchings in <code>data/</code>.</p>
 </body></html>"""
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1150px;margin:1.2em auto 3em;padding:0 1em;color:#222;
+line-height:1.45;font-size:15px}
+h1{font-size:1.6em;margin:0.2em 0 0.3em}h2{margin:1.6em 0 0.4em;padding-top:0.3em;border-top:1px solid #e5e5e5}
+h3{font-size:1.05em;margin:1.2em 0 0.3em}p.lede{margin:0.2em 0;color:#444}p.facts{margin:0.3em 0 0.6em;font-size:14px;color:#444}
+p.answer{font-size:16px;margin:0.3em 0 0.6em}p.small,p.stem{font-size:13px;color:#555}p.stem{font-style:italic}
+.scroll{overflow-x:auto;max-width:100%;margin:0.6em 0 1.4em}
+table{border-collapse:collapse;margin:0}td,th{border:1px solid #d4d4d4;padding:4px 9px;font-size:13px;
+text-align:right;vertical-align:top}
+th{background:#f3f3f3;font-weight:600;vertical-align:bottom}th small{font-weight:400;color:#666}
+tr:nth-child(even) td{background:#fafafa}td:first-child,th:first-child{text-align:left}
+table.frame thead th{text-align:right}table.frame thead th:first-child{text-align:left}table.frame tbody th{text-align:left;background:#f8f8f8}
+th.l,td.l,table.side th{text-align:left}td.warn{text-align:left;font-size:12px;color:#8a6d00;min-width:14em}
+td .ci{display:block}
+td.item{text-align:left;min-width:18em;max-width:34em}small.code{color:#888;font-size:11px;white-space:nowrap}
+td.opts{text-align:left}span.opt{display:inline-block;margin:0 0.9em 0.15em 0;white-space:nowrap}span.opt b{color:#888;font-weight:600}
+td.verdict-in{color:#2e7d32;font-weight:600}td.verdict-out{color:#c62828;font-weight:600}td.verdict-none{color:#777}
+table.side td{vertical-align:top;text-align:left;width:50%;background:none}
+.ci{color:#888;font-size:11px;white-space:nowrap}
+figure{margin:0.6em 0}img{max-width:100%;height:auto}
+pre{white-space:pre-wrap;background:#fafafa;padding:8px;font-size:12px}
+.note{background:#fff8e1;padding:8px 12px;border-left:4px solid #f0c040}
+"""
 
 
 @dataclass(frozen=True)
@@ -379,6 +543,7 @@ def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = N
             "items": _tables.item_table(r),
             "critic": _tables.critic_table(r),
             "critic_reasons": _tables.critic_reasons(r),
+            "items_within_noise": _tables.items_within_noise(r),
         }
         if r.higher_order is not None:
             tables["higher_order"] = pd.DataFrame(r.higher_order["gaps"])
@@ -408,6 +573,15 @@ def write_report(r: StudyResult, out: str | Path, ledger: UsageLedger | None = N
         )
         if critic_plot is not None:
             plots["critic"] = critic_plot
+        panels = _tables.headline_panels(r)
+        if panels:
+            plots["within_noise"] = _plots.within_noise_png(
+                r,
+                tables["items_within_noise"],
+                panels[0],
+                r.spec.evaluation.split_half_iterations,
+                tmp / "plots" / "within_noise.png",
+            )
         doc = metrics_document(r, ledger, tables)
         (tmp / "metrics.json").write_text(json.dumps(doc, indent=2))
         (tmp / "report.html").write_text(_html(r, doc, tables, plots))

@@ -24,6 +24,22 @@ from silico.core.stats._responses import Responses, cronbach_alpha, distribution
 METRICS = ("wd", "wd_norm", "frobenius", "cbs", "l1", "alpha_human", "alpha_virtual")
 #: Counts that say why a metric is undefined (reported beside the metrics).
 COUNTS = ("corr_undefined", "items_missing")
+#: Prefix of the per-item WD entries in the dicts of :func:`compare_with_ci` and
+#: :func:`split_half` (see :func:`item_key`).
+ITEM_WD = "wd_item/"
+
+
+def item_key(j: int) -> str:
+    """The name of item ``j``'s raw WD in a dict of :func:`compare_with_ci` or :func:`split_half`.
+
+    Per-item entries travel in the same name -> Interval dict as the scalar
+    metrics, so every transport of that dict (a process, an RPC map) carries
+    them without a schema of its own.
+
+    >>> item_key(3)
+    'wd_item/3'
+    """
+    return f"{ITEM_WD}{j}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,10 @@ class Comparison:
     def scalars(self) -> dict[str, float]:
         """The scalar metrics and counts by name (see :data:`METRICS`, :data:`COUNTS`)."""
         return {m: float(getattr(self, m)) for m in (*METRICS, *COUNTS)}
+
+    def item_scalars(self) -> dict[str, float]:
+        """The raw WD of every item by :func:`item_key` (NaN where a side has no response)."""
+        return {item_key(j): float(w) for j, w in enumerate(self.wd_items)}
 
 
 def _checked_pair(human: Responses, virtual: Responses) -> None:
@@ -184,6 +204,10 @@ def split_half(
     splits. ``Interval.n`` is the number of iterations where the metric was
     defined. See :func:`split_half_note` for when halves are too small.
 
+    Besides the metrics, the dict holds every item's WD between the halves
+    (:func:`item_key`), averaged over the same splits with the same kind of
+    interval: the per-item bound of :func:`items_within_noise`.
+
     Parameters
     ----------
     human : Responses
@@ -206,13 +230,11 @@ def split_half(
         perm = rng.permutation(human.n)
         try:
             c = compare(human.take(perm[:half]), human.take(perm[half : 2 * half]))
-            rows.append(c.scalars())
+            rows.append(c.scalars() | c.item_scalars())
         except ValidationError:
             continue
-    return {
-        m: _mean_interval(np.array([r[m] for r in rows], dtype=float), level)
-        for m in (*METRICS, *COUNTS)
-    }
+    names = (*METRICS, *COUNTS, *(item_key(j) for j in range(human.p)))
+    return {m: _mean_interval(np.array([r[m] for r in rows], dtype=float), level) for m in names}
 
 
 def bootstrap(
@@ -293,8 +315,9 @@ def compare_with_ci(
     Returns
     -------
     dict name -> Interval
-        Metrics and counts; ``Interval.n`` is the number of replicates where
-        the metric was defined.
+        Metrics and counts, and every item's raw WD (:func:`item_key`) from
+        the same replicates; ``Interval.n`` is the number of replicates where
+        the figure was defined.
     """
     _checked_pair(human, virtual)
     n = human.n
@@ -309,7 +332,8 @@ def compare_with_ci(
         raise ValidationError("dists", f"need shape ({n}, {human.p}, K)")
     _, inv = np.unique(cl, return_inverse=True)
     members = [np.flatnonzero(inv == g) for g in range(int(inv.max()) + 1)]
-    full = compare(human, virtual).scalars()
+    c = compare(human, virtual)
+    full = c.scalars() | c.item_scalars()
     draws: dict[str, list[float]] = {k: [] for k in full}
     for _ in range(n_boot):
         pick = rng.integers(0, len(members), size=len(members))
@@ -319,12 +343,78 @@ def compare_with_ci(
             vals = draw_responses(np.asarray(dists)[rows], human.ks, int(rng.integers(2**62)))
             v = Responses(vals, virtual.ks, v.weights)
         try:
-            stats = compare(human.take(rows), v).scalars()
+            b = compare(human.take(rows), v)
+            stats = b.scalars() | b.item_scalars()
         except ValidationError:
-            stats = _nan_scalars()
+            stats = dict.fromkeys(full, float("nan"))
         for k in full:
             draws[k].append(stats[k])
     return {k: _interval(np.array(draws[k]), float(full[k]), level) for k in full}
+
+
+_NO_INTERVAL = Interval(float("nan"), float("nan"), float("nan"), 0)
+
+
+def item_intervals(ci: Mapping[str, Interval], p: int) -> list[Interval]:
+    """The per-item WD intervals of a :func:`compare_with_ci` or :func:`split_half` dict.
+
+    An item the dict does not carry (a comparison that failed as a whole) is
+    all NaN, never 0.
+    """
+    return [ci.get(item_key(j), _NO_INTERVAL) for j in range(p)]
+
+
+@dataclass(frozen=True)
+class ItemNoise:
+    """One item: the virtual-human WD beside the humans' own split-half WD.
+
+    Attributes
+    ----------
+    wd : Interval
+        Raw WD between virtual and human answers with its clustered bootstrap
+        interval (:func:`compare_with_ci`).
+    bound : Interval
+        Raw WD between two random halves of the humans: mean over the splits
+        with a t-interval for that mean (:func:`split_half`).
+    """
+
+    wd: Interval
+    bound: Interval
+
+    @property
+    def within(self) -> bool:
+        """Whether the simulation is within human noise on this item.
+
+        True exactly when the WD estimate and both interval ends it is judged
+        by are defined and ``wd.low <= bound.high``: the virtual interval
+        overlaps the human interval or lies below it, so the data cannot tell
+        the simulation's distance from that of two halves of the humans. An
+        item without a virtual (or human) distance is never within.
+
+        >>> ItemNoise(Interval(0.3, 0.2, 0.4, 9), Interval(0.25, 0.22, 0.28, 9)).within
+        True
+        >>> ItemNoise(Interval(0.5, 0.4, 0.6, 9), Interval(0.25, 0.22, 0.28, 9)).within
+        False
+        >>> ItemNoise(Interval(float("nan"), float("nan"), float("nan"), 0),
+        ...           Interval(0.25, 0.22, 0.28, 9)).within
+        False
+        """
+        ends = (self.wd.estimate, self.wd.low, self.bound.high)
+        if not all(np.isfinite(x) for x in ends):
+            return False
+        # Tolerance for round-off only: replicates of identical samples give 0.
+        return bool(self.wd.low <= self.bound.high + 1e-12)
+
+
+def items_within_noise(
+    ci: Mapping[str, Interval], lower: Mapping[str, Interval], p: int
+) -> list[ItemNoise]:
+    """Per item, a panel's WD interval (from ``ci`` of :func:`compare_with_ci`) beside the
+    human split-half WD interval (from ``lower`` of :func:`split_half`)."""
+    return [
+        ItemNoise(w, b)
+        for w, b in zip(item_intervals(ci, p), item_intervals(lower, p), strict=True)
+    ]
 
 
 @dataclass(frozen=True)
