@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from silico.platform import datasets
+from silico.platform.datasets import Datasets
 from silico.platform.studies import Studies
+from silico.runtime.grpc_server import FailedPreconditionError
 from silico.store import Tenant
 from silico.v1 import common_pb2, study_pb2, study_pb2_grpc
 
@@ -43,3 +46,24 @@ class StudyServicer(study_pb2_grpc.StudyServiceServicer):
     def GetReport(self, request: study_pb2.GetReportRequest, context: Any) -> Any:  # noqa: N802
         for chunk in self.studies.report_chunks(request.study_id, self._tenant(context)):
             yield study_pb2.GetReportResponse(chunk=chunk)
+
+    def _datasets(self) -> Datasets:
+        if self.studies.datasets is None:
+            raise FailedPreconditionError("this installation keeps no uploaded datasets")
+        return self.studies.datasets
+
+    def UploadDataset(self, request_iterator: Any, context: Any) -> study_pb2.Dataset:  # noqa: N802
+        tenant = self._tenant(context)
+        return datasets.to_proto(self._datasets().upload(request_iterator, tenant.id))
+
+    def ListDatasets(  # noqa: N802
+        self, request: study_pb2.ListDatasetsRequest, context: Any
+    ) -> study_pb2.ListDatasetsResponse:
+        found = self._datasets().list(self._tenant(context).id)
+        return study_pb2.ListDatasetsResponse(datasets=[datasets.to_proto(d) for d in found])
+
+    def DeleteDataset(  # noqa: N802
+        self, request: study_pb2.DeleteDatasetRequest, context: Any
+    ) -> study_pb2.Dataset:
+        tenant = self._tenant(context)
+        return datasets.to_proto(self._datasets().delete(request.dataset_id, tenant.id))

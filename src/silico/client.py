@@ -76,6 +76,25 @@ class StudyInfo:
         return self.state in TERMINAL
 
 
+@dataclass(frozen=True)
+class DatasetInfo:
+    """An uploaded dataset; a spec names it as :attr:`ref`."""
+
+    id: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    created_unix: int
+
+    @classmethod
+    def from_proto(cls, p: study_pb2.Dataset) -> DatasetInfo:
+        return cls(p.id, p.filename, p.size_bytes, p.sha256, p.created_unix)
+
+    @property
+    def ref(self) -> str:
+        return f"dataset://{self.id}"
+
+
 @dataclass
 class Results:
     """A finished study's numbers: ``metrics`` (metrics.json), ``tables`` (the
@@ -291,6 +310,45 @@ class Client:
         if last.state != "succeeded":
             raise SilicoError(f"study {study_id} {last.state}: {last.error or 'no reason given'}")
         return last
+
+    # -- datasets ----------------------------------------------------------
+
+    def upload(self, path: Path | str, chunk_bytes: int = 1 << 20) -> DatasetInfo:
+        """Upload a data file (or codebook) for this tenant; a spec then names it as
+        ``dataset://<id>`` in ``data.csv`` or ``data.codebook``. The server checks
+        the size and SHA-256 before it keeps anything."""
+        import hashlib
+
+        p = Path(path)
+        if not p.is_file():
+            raise SilicoError(f"no such file: {p}")
+        digest = hashlib.sha256()
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(chunk_bytes), b""):
+                digest.update(block)
+        size = p.stat().st_size
+
+        def parts() -> Iterator[study_pb2.UploadDatasetRequest]:
+            yield study_pb2.UploadDatasetRequest(
+                header=study_pb2.DatasetHeader(
+                    filename=p.name, size_bytes=size, sha256=digest.hexdigest()
+                )
+            )
+            with p.open("rb") as f:
+                for block in iter(lambda: f.read(chunk_bytes), b""):
+                    yield study_pb2.UploadDatasetRequest(chunk=block)
+
+        return DatasetInfo.from_proto(
+            self._call("UploadDataset", parts(), timeout=self.timeout * 10)
+        )
+
+    def datasets(self) -> list[DatasetInfo]:
+        r = self._call("ListDatasets", study_pb2.ListDatasetsRequest())
+        return [DatasetInfo.from_proto(d) for d in r.datasets]
+
+    def delete_dataset(self, dataset_id: str) -> DatasetInfo:
+        r = self._call("DeleteDataset", study_pb2.DeleteDatasetRequest(dataset_id=dataset_id))
+        return DatasetInfo.from_proto(r)
 
     # -- results -----------------------------------------------------------
 

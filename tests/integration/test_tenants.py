@@ -225,3 +225,53 @@ def test_load_several_tenants_at_once(tstack):
         f"load: {len(tenants)} studies from {len(tenants)} tenants in {wall:.0f}s "
         f"({len(tenants) / wall * 3600:.0f} studies/hour)"
     )
+
+
+def test_a_dataset_uploaded_over_the_api_serves_its_tenant_only(tstack, tmp_path):
+    src = REPO / "data" / "cces_2018_sample"
+    with _client(tstack, "delta") as c:
+        data = c.upload(src / "cces_2018_sample.csv")
+        book = c.upload(src / "codebook.json")
+        assert {d.id for d in c.datasets()} == {data.id, book.id}
+        assert data.size_bytes == (src / "cces_2018_sample.csv").stat().st_size
+        spec = _spec(tstack, "delta", **{"data.csv": data.ref, "data.codebook": book.ref})
+        study = c.submit(spec)
+        # In use: not deletable until the study ends.
+        with pytest.raises(ClientError) as e:
+            c.delete_dataset(data.id)
+        assert e.value.code == "FAILED_PRECONDITION" and study.id in e.value.details
+        c.wait(study.id, timeout=900)
+        assert c.results(study.id).metrics["n_humans"] > 0
+    with _client(tstack, "beta") as other:
+        assert other.datasets() == []
+        for call in (lambda: other.delete_dataset(data.id), lambda: other.submit(spec)):
+            with pytest.raises(ClientError) as e:
+                call()
+            assert e.value.code == "NOT_FOUND" and data.id in e.value.details
+    # A corrupted upload leaves nothing behind, and says which field is wrong.
+    from silico.v1 import study_pb2
+
+    with _client(tstack, "delta") as c:
+        parts = iter(
+            [
+                study_pb2.UploadDatasetRequest(
+                    header=study_pb2.DatasetHeader(filename="x.csv", size_bytes=3, sha256="0" * 64)
+                ),
+                study_pb2.UploadDatasetRequest(chunk=b"abc"),
+            ]
+        )
+        with pytest.raises(ClientError) as e:
+            c._call("UploadDataset", parts)
+        assert e.value.code == "INVALID_ARGUMENT" and "header.sha256" in e.value.details
+        assert {d.id for d in c.datasets()} == {data.id, book.id}
+        folder = tstack.home / "datasets" / "delta"
+        assert sorted(p.name for p in folder.iterdir()) == sorted([data.id, book.id])
+        c.delete_dataset(data.id)
+        assert not (folder / data.id).exists()
+        with pytest.raises(ClientError) as e:
+            c.submit(spec)
+        assert e.value.code == "NOT_FOUND"
+    # The respondents' rows never reach a log.
+    row = (src / "cces_2018_sample.csv").read_text().splitlines()[5]
+    for log in (tstack.home / "logs").glob("*.log"):
+        assert row not in log.read_text(errors="replace"), log.name

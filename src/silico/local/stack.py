@@ -205,6 +205,7 @@ def up(
             "SILICO_MODEL_URLS": "*",
             "SILICO_STORE_URL": store_url or f"sqlite:///{home / 'silico.db'}",
             "SILICO_REPORTS_DIR": str(home / "reports"),
+            "SILICO_DATASETS_DIR": str(home / "datasets"),
             "SILICO_MATCHING_ADDR": f"127.0.0.1:{ports['matching']}",
             "SILICO_METRICS_ADDR": f"127.0.0.1:{ports['metrics']}",
         }

@@ -616,6 +616,8 @@ def parse_spec(raw: Any, base_dir: Path | None = None) -> StudySpec:
             k: str((base_dir / getattr(data, k)).resolve())
             for k in ("csv", "codebook")
             if not Path(getattr(data, k)).is_absolute()
+            # An uploaded dataset is named, not placed: the study service locates it.
+            and not str(getattr(data, k)).startswith("dataset://")
         }
         spec = spec.model_copy(update={"data": data.model_copy(update=fix)})
     return spec

@@ -100,6 +100,8 @@ class Orchestrator:
             (the tenancy's check, repeated when the data is loaded).
         resolve: fills in a study's model routes from the deployment's
             (:func:`silico.pipeline.routes.resolver`); the spec as written otherwise.
+        locate: ``(tenant, spec)``, the spec with its uploaded datasets' paths
+            (:meth:`silico.platform.datasets.Datasets.locate`).
     """
 
     def __init__(
@@ -113,8 +115,10 @@ class Orchestrator:
         max_in_flight_tenant: int = 1024,
         data_check: Callable[[str, StudySpec], None] | None = None,
         resolve: Callable[[StudySpec], StudySpec] | None = None,
+        locate: Callable[[str, StudySpec], StudySpec] | None = None,
     ) -> None:
         self.resolve = resolve or (lambda spec: spec)
+        self.locate = locate or (lambda tenant, spec: spec)
         self.store = store
         self.producer = producer
         self.services = services
@@ -185,7 +189,7 @@ class Orchestrator:
         try:
             s = self._studies.get(study_id)
             if s is None:
-                spec = self.resolve(parse_spec(load_yaml(st.spec_yaml)))
+                spec = self.locate(st.tenant, self.resolve(parse_spec(load_yaml(st.spec_yaml))))
                 if self.data_check is not None:
                     self.data_check(st.tenant, spec)
                 s = self._studies[study_id] = _Study(spec, load_humans(spec), st.tenant)

@@ -173,6 +173,7 @@ def _worker(name: str, ctx: Context, stop: threading.Event) -> Callable[[], None
 
 def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
     """The study service's orchestrator and result listener (and its API logic)."""
+    from silico.platform.datasets import Datasets
     from silico.platform.listener import listen
     from silico.platform.orchestrator import Orchestrator
     from silico.platform.stage_clients import remote_services
@@ -188,7 +189,9 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
         auth=s.auth,
         data_root=s.data_root or None,
         public_data=[p for p in s.public_data.split(":") if p],
+        datasets_root=s.datasets_dir,
     )
+    datasets = Datasets(store, s.datasets_dir)
     orch = Orchestrator(
         store,
         k.Producer(s.kafka_config()),
@@ -199,6 +202,7 @@ def _study(ctx: Context, stop: threading.Event) -> list[Callable[[], None]]:
         s.max_in_flight_tenant,
         data_check=tenancy.check_data,
         resolve=resolver(s.role_models(), s.allowed_models()),
+        locate=datasets.locate,
     )
-    ctx.studies = Studies(store, orch, tenancy)
+    ctx.studies = Studies(store, orch, tenancy, datasets)
     return [lambda: listen(s.kafka_config(), orch, stop), lambda: orch.run(stop)]

@@ -15,6 +15,7 @@ from silico.core.errors import NotFoundError, QuotaError, ValidationError
 from silico.pipeline.registry import PROGRESS
 from silico.pipeline.runner import load_humans
 from silico.pipeline.spec import load_yaml, parse_spec
+from silico.platform.datasets import Datasets
 from silico.platform.orchestrator import Orchestrator
 from silico.platform.tenancy import Tenancy
 from silico.runtime import telemetry
@@ -47,10 +48,17 @@ class Studies:
     """A tenant sees only its own studies (others' are NOT_FOUND, not FORBIDDEN, so ids
     leak nothing)."""
 
-    def __init__(self, store: Store, orch: Orchestrator, tenancy: Tenancy) -> None:
+    def __init__(
+        self,
+        store: Store,
+        orch: Orchestrator,
+        tenancy: Tenancy,
+        datasets: Datasets | None = None,
+    ) -> None:
         self.store = store
         self.orch = orch
         self.tenancy = tenancy
+        self.datasets = datasets
         self._watchers = threading.BoundedSemaphore(MAX_WATCHERS)
 
     def proto(self, st: StoredStudy) -> common_pb2.Study:
@@ -76,6 +84,7 @@ class Studies:
             raise ValidationError("spec_yaml", f"larger than {MAX_SPEC_BYTES} bytes")
         # Routes to a model server the deployment does not allow fail here, by field.
         spec = self.orch.resolve(parse_spec(load_yaml(text, "spec_yaml")))
+        spec = self.orch.locate(tenant.id, spec)  # dataset://<id>: this tenant's only
         self.tenancy.check_data(tenant, spec)
         self.tenancy.check_spec(tenant, spec)  # before the data is read
         # Bad data paths and columns fail here, before anything is stored.

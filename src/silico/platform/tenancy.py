@@ -35,9 +35,11 @@ class Tenancy:
         auth: bool = False,
         data_root: str | Path | None = None,
         public_data: Iterable[str | Path] = (),
+        datasets_root: str | Path | None = None,
     ) -> None:
         self.store = store
         self.auth = auth
+        self.datasets_root = Path(datasets_root).resolve() if datasets_root else None
         self.data_root = Path(data_root).resolve() if data_root else None
         self.public_data = [Path(p).resolve() for p in public_data]
 
@@ -65,8 +67,13 @@ class Tenancy:
         roots = list(self.public_data)
         if self.data_root is not None:
             roots.append(self.data_root / tenant_id)
+        if self.datasets_root is not None:
+            roots.append(self.datasets_root / tenant_id)  # what the tenant uploaded
         for field in ("csv", "codebook"):
-            p = Path(getattr(spec.data, field)).resolve()
+            value = getattr(spec.data, field, None)
+            if not value:
+                continue  # e.g. no codebook beside a labelled .sav
+            p = Path(value).resolve()
             if not any(p.is_relative_to(r) for r in roots):
                 raise PermissionDeniedError(
                     f"data.{field}: {p.name} is outside this tenant's data folders"

@@ -40,6 +40,10 @@ class UnauthenticatedError(SilicoError):
     """No valid API token came with the call (maps to UNAUTHENTICATED)."""
 
 
+class FailedPreconditionError(SilicoError):
+    """The request is sound but the state forbids it now (maps to FAILED_PRECONDITION)."""
+
+
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The gRPC status for an exception raised by a servicer or the core."""
     if isinstance(exc, ValidationError):
@@ -52,6 +56,8 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.UNAUTHENTICATED, str(exc)
     if isinstance(exc, QuotaError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
+    if isinstance(exc, FailedPreconditionError):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
     if isinstance(exc, ModelServerError):
         return grpc.StatusCode.UNAVAILABLE, str(exc)
     if isinstance(exc, ModelResponseError):
@@ -131,6 +137,13 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 wrap_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            # An upload: the request is an iterator, the answer one message.
+            return grpc.stream_unary_rpc_method_handler(
+                wrap_unary(handler.stream_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

@@ -59,6 +59,10 @@ class ServiceSettings(BaseSettings):
     reports_dir: str = Field(
         ".silico/reports", description="Where the study service writes reports."
     )
+    datasets_dir: str = Field(
+        ".silico/datasets",
+        description="Where the study service keeps uploaded datasets, one folder per tenant.",
+    )
     matching_addr: str = Field(
         "", description="host:port of the MatchingService (for the study service)."
     )

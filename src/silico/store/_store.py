@@ -97,6 +97,35 @@ class TenantRow(Base):
     created: Mapped[float] = mapped_column(Float)
 
 
+class DatasetRow(Base):
+    """Respondent data a tenant uploaded; the bytes live in the study service's
+    dataset folder, never in the database, logs or metrics."""
+
+    __tablename__ = "datasets"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(Text)
+    created: Mapped[float] = mapped_column(Float)
+
+
+@dataclass(frozen=True)
+class StoredDataset:
+    id: str
+    tenant: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    path: str
+    created: float
+
+
+def _dataset(r: DatasetRow) -> StoredDataset:
+    return StoredDataset(r.id, r.tenant, r.filename, r.size_bytes, r.sha256, r.path, r.created)
+
+
 @dataclass(frozen=True)
 class Tenant:
     id: str
@@ -213,6 +242,35 @@ class Store:
     def count_active(self, tenant: str) -> int:
         with self._session() as s:
             return _count_active(s, tenant)
+
+    # -- datasets ----------------------------------------------------------
+
+    def add_dataset(self, d: StoredDataset) -> StoredDataset:
+        with self._session.begin() as s:
+            s.add(DatasetRow(**d.__dict__))
+        return d
+
+    def get_dataset(self, dataset_id: str, tenant: str) -> StoredDataset:
+        """A tenant's dataset; another tenant's id is NOT_FOUND, as an unknown one."""
+        with self._session() as s:
+            r = s.get(DatasetRow, dataset_id)
+            if r is None or r.tenant != tenant:
+                raise NotFoundError("dataset", dataset_id)
+            return _dataset(r)
+
+    def list_datasets(self, tenant: str) -> list[StoredDataset]:
+        with self._session() as s:
+            q = select(DatasetRow).where(DatasetRow.tenant == tenant).order_by(DatasetRow.created)
+            return [_dataset(r) for r in s.scalars(q)]
+
+    def delete_dataset(self, dataset_id: str, tenant: str) -> StoredDataset:
+        with self._session.begin() as s:
+            r = s.get(DatasetRow, dataset_id)
+            if r is None or r.tenant != tenant:
+                raise NotFoundError("dataset", dataset_id)
+            d = _dataset(r)
+            s.delete(r)
+            return d
 
     # -- studies -----------------------------------------------------------
 

@@ -25,35 +25,47 @@ _sym_db = _symbol_database.Default()
 from silico.v1 import common_pb2 as silico_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15silico/v1/study.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\'\n\x12SubmitStudyRequest\x12\x11\n\tspec_yaml\x18\x01 \x01(\t\"#\n\x0fGetStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"%\n\x11WatchStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\">\n\nStudyEvent\x12\x1f\n\x05study\x18\x01 \x01(\x0b\x32\x10.silico.v1.Study\x12\x0f\n\x07message\x18\x02 \x01(\t\"#\n\x12ListStudiesRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"8\n\x13ListStudiesResponse\x12!\n\x07studies\x18\x01 \x03(\x0b\x32\x10.silico.v1.Study\"&\n\x12\x43\x61ncelStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"%\n\x11GetResultsRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"l\n\x12GetResultsResponse\x12\x1f\n\x05study\x18\x01 \x01(\x0b\x32\x10.silico.v1.Study\x12\x14\n\x0cmetrics_json\x18\x02 \x01(\t\x12\x1f\n\x05usage\x18\x03 \x03(\x0b\x32\x10.silico.v1.Usage\"$\n\x10GetReportRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"\"\n\x11GetReportResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x32\xf0\x03\n\x0cStudyService\x12>\n\x0bSubmitStudy\x12\x1d.silico.v1.SubmitStudyRequest\x1a\x10.silico.v1.Study\x12\x38\n\x08GetStudy\x12\x1a.silico.v1.GetStudyRequest\x1a\x10.silico.v1.Study\x12\x43\n\nWatchStudy\x12\x1c.silico.v1.WatchStudyRequest\x1a\x15.silico.v1.StudyEvent0\x01\x12L\n\x0bListStudies\x12\x1d.silico.v1.ListStudiesRequest\x1a\x1e.silico.v1.ListStudiesResponse\x12>\n\x0b\x43\x61ncelStudy\x12\x1d.silico.v1.CancelStudyRequest\x1a\x10.silico.v1.Study\x12I\n\nGetResults\x12\x1c.silico.v1.GetResultsRequest\x1a\x1d.silico.v1.GetResultsResponse\x12H\n\tGetReport\x12\x1b.silico.v1.GetReportRequest\x1a\x1c.silico.v1.GetReportResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15silico/v1/study.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"[\n\x14UploadDatasetRequest\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.silico.v1.DatasetHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"E\n\rDatasetHeader\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"a\n\x07\x44\x61taset\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x14\n\x0c\x63reated_unix\x18\x05 \x01(\x03\"\x15\n\x13ListDatasetsRequest\"<\n\x14ListDatasetsResponse\x12$\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x12.silico.v1.Dataset\"*\n\x14\x44\x65leteDatasetRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\"\'\n\x12SubmitStudyRequest\x12\x11\n\tspec_yaml\x18\x01 \x01(\t\"#\n\x0fGetStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"%\n\x11WatchStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\">\n\nStudyEvent\x12\x1f\n\x05study\x18\x01 \x01(\x0b\x32\x10.silico.v1.Study\x12\x0f\n\x07message\x18\x02 \x01(\t\"#\n\x12ListStudiesRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"8\n\x13ListStudiesResponse\x12!\n\x07studies\x18\x01 \x03(\x0b\x32\x10.silico.v1.Study\"&\n\x12\x43\x61ncelStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"%\n\x11GetResultsRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"l\n\x12GetResultsResponse\x12\x1f\n\x05study\x18\x01 \x01(\x0b\x32\x10.silico.v1.Study\x12\x14\n\x0cmetrics_json\x18\x02 \x01(\t\x12\x1f\n\x05usage\x18\x03 \x03(\x0b\x32\x10.silico.v1.Usage\"$\n\x10GetReportRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"\"\n\x11GetReportResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x32\xcf\x05\n\x0cStudyService\x12>\n\x0bSubmitStudy\x12\x1d.silico.v1.SubmitStudyRequest\x1a\x10.silico.v1.Study\x12\x38\n\x08GetStudy\x12\x1a.silico.v1.GetStudyRequest\x1a\x10.silico.v1.Study\x12\x43\n\nWatchStudy\x12\x1c.silico.v1.WatchStudyRequest\x1a\x15.silico.v1.StudyEvent0\x01\x12L\n\x0bListStudies\x12\x1d.silico.v1.ListStudiesRequest\x1a\x1e.silico.v1.ListStudiesResponse\x12>\n\x0b\x43\x61ncelStudy\x12\x1d.silico.v1.CancelStudyRequest\x1a\x10.silico.v1.Study\x12I\n\nGetResults\x12\x1c.silico.v1.GetResultsRequest\x1a\x1d.silico.v1.GetResultsResponse\x12H\n\tGetReport\x12\x1b.silico.v1.GetReportRequest\x1a\x1c.silico.v1.GetReportResponse0\x01\x12\x46\n\rUploadDataset\x12\x1f.silico.v1.UploadDatasetRequest\x1a\x12.silico.v1.Dataset(\x01\x12O\n\x0cListDatasets\x12\x1e.silico.v1.ListDatasetsRequest\x1a\x1f.silico.v1.ListDatasetsResponse\x12\x44\n\rDeleteDataset\x12\x1f.silico.v1.DeleteDatasetRequest\x1a\x12.silico.v1.Datasetb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'silico.v1.study_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBMITSTUDYREQUEST']._serialized_start=60
-  _globals['_SUBMITSTUDYREQUEST']._serialized_end=99
-  _globals['_GETSTUDYREQUEST']._serialized_start=101
-  _globals['_GETSTUDYREQUEST']._serialized_end=136
-  _globals['_WATCHSTUDYREQUEST']._serialized_start=138
-  _globals['_WATCHSTUDYREQUEST']._serialized_end=175
-  _globals['_STUDYEVENT']._serialized_start=177
-  _globals['_STUDYEVENT']._serialized_end=239
-  _globals['_LISTSTUDIESREQUEST']._serialized_start=241
-  _globals['_LISTSTUDIESREQUEST']._serialized_end=276
-  _globals['_LISTSTUDIESRESPONSE']._serialized_start=278
-  _globals['_LISTSTUDIESRESPONSE']._serialized_end=334
-  _globals['_CANCELSTUDYREQUEST']._serialized_start=336
-  _globals['_CANCELSTUDYREQUEST']._serialized_end=374
-  _globals['_GETRESULTSREQUEST']._serialized_start=376
-  _globals['_GETRESULTSREQUEST']._serialized_end=413
-  _globals['_GETRESULTSRESPONSE']._serialized_start=415
-  _globals['_GETRESULTSRESPONSE']._serialized_end=523
-  _globals['_GETREPORTREQUEST']._serialized_start=525
-  _globals['_GETREPORTREQUEST']._serialized_end=561
-  _globals['_GETREPORTRESPONSE']._serialized_start=563
-  _globals['_GETREPORTRESPONSE']._serialized_end=597
-  _globals['_STUDYSERVICE']._serialized_start=600
-  _globals['_STUDYSERVICE']._serialized_end=1096
+  _globals['_UPLOADDATASETREQUEST']._serialized_start=60
+  _globals['_UPLOADDATASETREQUEST']._serialized_end=151
+  _globals['_DATASETHEADER']._serialized_start=153
+  _globals['_DATASETHEADER']._serialized_end=222
+  _globals['_DATASET']._serialized_start=224
+  _globals['_DATASET']._serialized_end=321
+  _globals['_LISTDATASETSREQUEST']._serialized_start=323
+  _globals['_LISTDATASETSREQUEST']._serialized_end=344
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=346
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=406
+  _globals['_DELETEDATASETREQUEST']._serialized_start=408
+  _globals['_DELETEDATASETREQUEST']._serialized_end=450
+  _globals['_SUBMITSTUDYREQUEST']._serialized_start=452
+  _globals['_SUBMITSTUDYREQUEST']._serialized_end=491
+  _globals['_GETSTUDYREQUEST']._serialized_start=493
+  _globals['_GETSTUDYREQUEST']._serialized_end=528
+  _globals['_WATCHSTUDYREQUEST']._serialized_start=530
+  _globals['_WATCHSTUDYREQUEST']._serialized_end=567
+  _globals['_STUDYEVENT']._serialized_start=569
+  _globals['_STUDYEVENT']._serialized_end=631
+  _globals['_LISTSTUDIESREQUEST']._serialized_start=633
+  _globals['_LISTSTUDIESREQUEST']._serialized_end=668
+  _globals['_LISTSTUDIESRESPONSE']._serialized_start=670
+  _globals['_LISTSTUDIESRESPONSE']._serialized_end=726
+  _globals['_CANCELSTUDYREQUEST']._serialized_start=728
+  _globals['_CANCELSTUDYREQUEST']._serialized_end=766
+  _globals['_GETRESULTSREQUEST']._serialized_start=768
+  _globals['_GETRESULTSREQUEST']._serialized_end=805
+  _globals['_GETRESULTSRESPONSE']._serialized_start=807
+  _globals['_GETRESULTSRESPONSE']._serialized_end=915
+  _globals['_GETREPORTREQUEST']._serialized_start=917
+  _globals['_GETREPORTREQUEST']._serialized_end=953
+  _globals['_GETREPORTRESPONSE']._serialized_start=955
+  _globals['_GETREPORTRESPONSE']._serialized_end=989
+  _globals['_STUDYSERVICE']._serialized_start=992
+  _globals['_STUDYSERVICE']._serialized_end=1711
 # @@protoc_insertion_point(module_scope)

@@ -71,6 +71,21 @@ class StudyServiceStub:
                 request_serializer=silico_dot_v1_dot_study__pb2.GetReportRequest.SerializeToString,
                 response_deserializer=silico_dot_v1_dot_study__pb2.GetReportResponse.FromString,
                 _registered_method=True)
+        self.UploadDataset = channel.stream_unary(
+                '/silico.v1.StudyService/UploadDataset',
+                request_serializer=silico_dot_v1_dot_study__pb2.UploadDatasetRequest.SerializeToString,
+                response_deserializer=silico_dot_v1_dot_study__pb2.Dataset.FromString,
+                _registered_method=True)
+        self.ListDatasets = channel.unary_unary(
+                '/silico.v1.StudyService/ListDatasets',
+                request_serializer=silico_dot_v1_dot_study__pb2.ListDatasetsRequest.SerializeToString,
+                response_deserializer=silico_dot_v1_dot_study__pb2.ListDatasetsResponse.FromString,
+                _registered_method=True)
+        self.DeleteDataset = channel.unary_unary(
+                '/silico.v1.StudyService/DeleteDataset',
+                request_serializer=silico_dot_v1_dot_study__pb2.DeleteDatasetRequest.SerializeToString,
+                response_deserializer=silico_dot_v1_dot_study__pb2.Dataset.FromString,
+                _registered_method=True)
 
 
 class StudyServiceServicer:
@@ -122,6 +137,28 @@ class StudyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadDataset(self, request_iterator, context):
+        """Respondent data from the analyst's machine: the first message names the
+        file, then its bytes in chunks. Stored for the calling tenant only, and
+        referenced from a spec as "dataset://<id>" (data.csv, data.codebook).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDataset(self, request, context):
+        """Refused (FAILED_PRECONDITION) while a queued or running study reads it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StudyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +196,21 @@ def add_StudyServiceServicer_to_server(servicer, server):
                     servicer.GetReport,
                     request_deserializer=silico_dot_v1_dot_study__pb2.GetReportRequest.FromString,
                     response_serializer=silico_dot_v1_dot_study__pb2.GetReportResponse.SerializeToString,
+            ),
+            'UploadDataset': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadDataset,
+                    request_deserializer=silico_dot_v1_dot_study__pb2.UploadDatasetRequest.FromString,
+                    response_serializer=silico_dot_v1_dot_study__pb2.Dataset.SerializeToString,
+            ),
+            'ListDatasets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasets,
+                    request_deserializer=silico_dot_v1_dot_study__pb2.ListDatasetsRequest.FromString,
+                    response_serializer=silico_dot_v1_dot_study__pb2.ListDatasetsResponse.SerializeToString,
+            ),
+            'DeleteDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDataset,
+                    request_deserializer=silico_dot_v1_dot_study__pb2.DeleteDatasetRequest.FromString,
+                    response_serializer=silico_dot_v1_dot_study__pb2.Dataset.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -351,6 +403,87 @@ class StudyService:
             '/silico.v1.StudyService/GetReport',
             silico_dot_v1_dot_study__pb2.GetReportRequest.SerializeToString,
             silico_dot_v1_dot_study__pb2.GetReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadDataset(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/silico.v1.StudyService/UploadDataset',
+            silico_dot_v1_dot_study__pb2.UploadDatasetRequest.SerializeToString,
+            silico_dot_v1_dot_study__pb2.Dataset.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/silico.v1.StudyService/ListDatasets',
+            silico_dot_v1_dot_study__pb2.ListDatasetsRequest.SerializeToString,
+            silico_dot_v1_dot_study__pb2.ListDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/silico.v1.StudyService/DeleteDataset',
+            silico_dot_v1_dot_study__pb2.DeleteDatasetRequest.SerializeToString,
+            silico_dot_v1_dot_study__pb2.Dataset.FromString,
             options,
             channel_credentials,
             insecure,
