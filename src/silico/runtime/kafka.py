@@ -251,6 +251,13 @@ def run_worker(
     that has not finished; the consumer seeks back to it, and messages after
     it that did finish are redelivered and found already stored.
     """
+    # Every outcome exported at 0 from the start: a series that first appears at
+    # its first increment has no rate until its second, and a stage's first unit
+    # would be missing from the dashboard's rates.
+    for outcome in ("processed", "redelivered", "retry", "dead_letter"):
+        PROCESSED.labels(stage, outcome)
+    PROCESS_SECONDS.labels(stage)
+    LAG.labels(stage)
     stats = WorkerStats()
     producer = Producer(bootstrap)
     consumer: KafkaConsumer | None = None

@@ -22,6 +22,14 @@ LLM_CALLS = Counter(
     ["stage", "source"],  # source: model, response_cache
 )
 STUDIES = Counter("silico_studies_total", "Studies reaching a final state", ["state"])
+# A labelled series is exported from its first increment only, so the first study
+# to succeed or fail would appear at 1 and increase() and rate() (the dashboard's
+# studies per hour, the SilicoStudyFailed alert) would never count it. Exported at
+# zero from the start, the first one is an increase like any other. Processes that
+# never finish a study (the stage workers import this module too) report zeros,
+# which add nothing to the sums.
+for _state in ("succeeded", "failed", "cancelled"):
+    STUDIES.labels(_state)
 STUDIES_ACTIVE = Gauge("silico_studies_active", "Studies queued or running", ["state"])
 STUDY_UNITS = Gauge(
     "silico_study_units",
