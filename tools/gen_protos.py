@@ -25,7 +25,15 @@ PKG = "silico/v1"
 def generate(out: Path) -> list[Path]:
     files = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / PKG).glob("*.proto"))
     include = str(Path(protoc.__file__).parent / "_proto")
-    args = ["protoc", f"-I{PROTOS}", f"-I{include}", f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *files]
+    args = [
+        "protoc",
+        f"-I{PROTOS}",
+        f"-I{include}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        *files,
+    ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     init = out / PKG / "__init__.py"
@@ -50,7 +58,9 @@ def main() -> int:
             mine = OUT / PKG / f.name
             if not mine.exists() or not filecmp.cmp(f, mine, shallow=False):
                 stale.append(f.name)
-        extra = {p.name for p in (OUT / PKG).glob("*") if p.name != "__pycache__"} - {f.name for f in fresh}
+        extra = {p.name for p in (OUT / PKG).glob("*") if p.name != "__pycache__"} - {
+            f.name for f in fresh
+        }
         stale += sorted(extra)
     if stale:
         print(f"generated code is stale ({', '.join(stale)}): run `make protos`", file=sys.stderr)

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from silico.core.data import Codebook, SurveyData, load_survey
+from silico.core.data import SurveyData, load_survey, read_dataset
 from silico.core.errors import ValidationError
 from silico.core.prompts import (
     KIND_PERSPECTIVES,
@@ -204,14 +203,12 @@ def human_columns(spec: Any) -> dict[str, str]:
             wanted.setdefault(col, f"higher_order.items[{i}].human.{section}.{key}")
     if not wanted:
         return wanted
-    try:
-        header = set(pd.read_csv(spec.data.csv, nrows=0).columns)
-    except (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise ValidationError("data.csv", f"cannot read {spec.data.csv}: {e}") from None
+    # Every format the study's data may be in (CSV, .sav, .dta, .parquet), with its codebook.
+    df, cb = read_dataset(spec.data.path, spec.data.codebook)
+    header = set(df.columns)
     for col, field in wanted.items():
         if col not in header:
-            raise ValidationError(field, f"column {col!r} is not in {Path(spec.data.csv).name}")
-    cb = Codebook.load(spec.data.codebook)
+            raise ValidationError(field, f"column {col!r} is not in {Path(spec.data.path).name}")
     for it in ho.items:
         if it.human is None:
             continue

@@ -40,7 +40,7 @@ def load_humans(spec: StudySpec) -> SurveyData:
     """The study's human respondents (filtered, sampled with the study seed)."""
     d = spec.data
     data = load_survey(
-        d.csv,
+        d.path,
         d.codebook,
         spec.questionnaire.items,
         d.trait_columns(),

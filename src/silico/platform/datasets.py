@@ -137,7 +137,7 @@ class Datasets:
         """``spec`` with every ``dataset://<id>`` of its data section replaced by the
         tenant's stored file (NotFound for an id that is not this tenant's)."""
         fix = {}
-        for field in ("csv", "path", "codebook"):
+        for field in ("csv", "codebook"):  # data.path is data.csv under its newer name
             value = getattr(spec.data, field, None)
             if isinstance(value, str) and value.startswith(SCHEME):
                 ds_id = _checked_id(value[len(SCHEME) :], f"data.{field}")
