@@ -12,6 +12,7 @@ from silico.core.errors import ValidationError
 from silico.core.matching import MatchProblem
 from silico.core.prompts import Item, Turn, Verdict
 from silico.core.stats import Interval, Responses
+from silico.core.traits import Trait, define_trait
 from silico.pipeline.spec import ModelRoute
 from silico.pipeline.stages import Backstory, CriticSettings, Scored, stored_answers
 from silico.v1 import common_pb2, demographics_pb2, events_pb2, survey_pb2
@@ -61,6 +62,26 @@ def backstory_from_proto(p: common_pb2.Backstory) -> Backstory:
         p.reason,
         tuple(verdict_from_proto(v) for v in p.verdicts),
     )
+
+
+def trait_definition_to_proto(t: Trait) -> common_pb2.TraitDefinition:
+    return common_pb2.TraitDefinition(
+        name=t.name,
+        question=t.question,
+        categories=list(t.categories),
+        first_person=list(t.first_person),
+        second_person=list(t.second_person),
+    )
+
+
+def trait_definition_from_proto(p: common_pb2.TraitDefinition, field: str) -> Trait:
+    """A sent definition, checked as a spec's is; errors name ``field`` and the part."""
+    try:
+        return define_trait(
+            p.name, p.question, list(p.categories), list(p.first_person), list(p.second_person)
+        )
+    except ValidationError as e:
+        raise ValidationError(f"{field}.{e.field}", e.message) from None
 
 
 def annotate_response(

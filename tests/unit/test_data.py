@@ -106,7 +106,7 @@ def test_bad_data_errors_name_the_field(tmp_path):
     with pytest.raises(ValidationError, match="non-numeric value 'x'"):
         load_survey(csv3, cb, ["q"], party)
     csv4, _ = _write(tmp_path, {"q": [1, 1], "p": [1, 7]})
-    with pytest.raises(ValidationError, match=r"value '7' of column 'p' is not mapped"):
+    with pytest.raises(ValidationError, match=r"traits\[0\]\.values: value '7' of column 'p' is not mapped"):
         load_survey(csv4, cb, ["q"], party)
     with pytest.raises(ValidationError, match="file not found"):
         load_survey(tmp_path / "absent.csv", cb, ["q"], party)

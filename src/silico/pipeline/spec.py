@@ -10,14 +10,31 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
-from silico.core.data import PROFILES, TraitColumn
+from silico.core.data import PROFILES, TraitColumn, data_format, needs_codebook
 from silico.core.errors import ValidationError
 from silico.core.matching import MATCHING_METHODS
 from silico.core.prompts import CONDITIONING_METHODS, check_stem, default_members
-from silico.core.traits import SCHEMES, TRAIT_NAMES
+from silico.core.traits import (
+    MAX_CATEGORIES,
+    SCHEMES,
+    TRAIT_NAME,
+    TRAIT_NAMES,
+    Trait,
+    check_categories,
+    check_sentences,
+    define_trait,
+)
 
 #: The most entries any list or map of a spec may hold (items, traits, filters, ...):
 #: a spec is a few hundred lines, and a bound keeps validation cheap whatever is sent.
@@ -51,34 +68,166 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _rule(check: Any, *args: Any) -> Any:
+    """A core check as a pydantic field rule (the field is already in the error's path)."""
+    try:
+        return check(*args)
+    except ValidationError as e:
+        raise ValueError(e.message) from None
+
+
 class TraitColumnSpec(_Strict):
+    """A demographic trait of the data: a catalogue trait mapped by a built-in ``scheme``,
+    or a trait with the survey's own ``categories`` (with ``question``, ``first_person``
+    and ``second_person``). A catalogue name with its own categories stands for that
+    trait in this study only: the personas are asked the given question instead."""
+
     trait: str = Field(
-        description="Catalogue trait name (age, gender, race, education, income, region, religion, party, ideology)."
+        description="Trait name: a catalogue trait (age, gender, race, education, income, "
+        "region, religion, party, ideology) with `scheme`, or any name with `categories` "
+        "(a catalogue name then takes the survey's categories in this study).",
+        max_length=64,
     )
     column: str = Field(description="Column of the data holding it.")
-    scheme: str = Field(
-        description="Built-in scheme of the survey's categories (e.g. age4, party4)."
+    scheme: str | None = Field(
+        None,
+        description="Built-in scheme of the survey's categories (e.g. age4, party4); "
+        "or give `categories`.",
+    )
+    categories: Annotated[list[str], Field(max_length=MAX_CATEGORIES)] | None = Field(
+        None,
+        description="The survey's own categories, asked of the personas as they are "
+        "(with 'Prefer not to answer'); at least 2, distinct.",
+    )
+    question: str | None = Field(
+        None,
+        validate_default=True,
+        description="With `categories`: the question the personas are asked.",
+    )
+    first_person: Annotated[list[str], Field(max_length=MAX_CATEGORIES)] | None = Field(
+        None,
+        validate_default=True,
+        description="With `categories`: one first-person sentence per category, for the "
+        "BIO baseline ('I am a union member.').",
+    )
+    second_person: Annotated[list[str], Field(max_length=MAX_CATEGORIES)] | None = Field(
+        None,
+        validate_default=True,
+        description="With `categories`: one second-person sentence per category, for the "
+        "PORTRAY baseline ('You are a union member.').",
     )
     values: dict[str, str | None] | None = Field(
         None,
-        description="Raw value -> scheme category label (null = missing). Omit when the raw values are the labels.",
+        description="Raw value -> category label (null = missing). Omit when the raw values "
+        "are the labels. Every value of the column must be mapped.",
     )
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else list(_rule(check_categories, v))
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("categories") is None:
+            if v is not None:
+                raise ValueError("only with `categories` (a scheme brings its trait's question)")
+        elif v is None or not v.strip():
+            raise ValueError("the question the personas are asked is needed with `categories`")
+        return v
+
+    @field_validator("first_person", "second_person")
+    @classmethod
+    def _sentences(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        cats = info.data.get("categories")
+        if cats is None:
+            if v is not None:
+                raise ValueError("only with `categories`")
+            return v
+        if v is None:
+            raise ValueError(f"needed with `categories`: one sentence per category ({len(cats)})")
+        return list(_rule(check_sentences, info.field_name, v, len(cats)))
+
+    @field_validator("values")
+    @classmethod
+    def _targets(
+        cls, v: dict[str, str | None] | None, info: ValidationInfo
+    ) -> dict[str, str | None] | None:
+        cats = info.data.get("categories")
+        scheme = SCHEMES.get(info.data.get("scheme") or "")
+        if cats is None and scheme is not None and scheme.trait == info.data.get("trait"):
+            cats = scheme.categories
+        if v is None or cats is None:
+            return v
+        for raw, label in v.items():
+            if label is not None and label not in cats:
+                raise ValueError(
+                    f"value {raw!r} maps to {label!r}, not one of the categories {list(cats)}; "
+                    "map it to one of them, or to null if it means missing"
+                )
+        return v
 
     @model_validator(mode="after")
     def _known(self) -> TraitColumnSpec:
+        if (self.scheme is None) == (self.categories is None):
+            raise ValueError(
+                f"trait {self.trait!r}: give either `scheme` (a built-in scheme of a catalogue "
+                "trait) or `categories` (the survey's own, with `question`, `first_person` "
+                "and `second_person`)"
+            )
+        if self.categories is not None:
+            if not TRAIT_NAME.match(self.trait):
+                raise ValueError(
+                    f"{self.trait!r} is not a trait name (a letter, then letters, digits or _)"
+                )
+            return self
         if self.trait not in TRAIT_NAMES:
-            raise ValueError(f"unknown trait {self.trait!r}; known: {list(TRAIT_NAMES)}")
+            raise ValueError(
+                f"unknown trait {self.trait!r}; known: {list(TRAIT_NAMES)} "
+                "(or define it: `categories`, `question`, `first_person`, `second_person`)"
+            )
         if self.scheme not in SCHEMES:
             raise ValueError(f"unknown scheme {self.scheme!r}; known: {sorted(SCHEMES)}")
+        if SCHEMES[self.scheme].trait != self.trait:
+            raise ValueError(
+                f"scheme {self.scheme!r} is for trait {SCHEMES[self.scheme].trait!r}, "
+                f"not {self.trait!r}"
+            )
         return self
+
+    def definition(self) -> Trait | None:
+        """The trait as the study defines it (None: the catalogue's)."""
+        if self.categories is None:
+            return None
+        return define_trait(
+            self.trait,
+            self.question or "",
+            self.categories,
+            self.first_person or [],
+            self.second_person or [],
+        )
+
+    def trait_column(self) -> TraitColumn:
+        return TraitColumn(
+            self.trait, self.column, self.scheme or "", self.values, self.definition()
+        )
 
 
 class DataSpec(_Strict):
+    # Stored under its older name so that code and documents saying `data.csv` go on
+    # working; a spec writes `path` (or `csv`), and `.path` reads it.
     csv: str = Field(
-        description="Respondent CSV (one row per respondent, integer codes). Relative to the spec file."
+        validation_alias=AliasChoices("path", "csv"),
+        description="Respondent file, one row per respondent: SPSS .sav, Stata .dta, .parquet "
+        "or .csv (raw codes). Relative to the spec file. `csv` is accepted as its older name.",
     )
-    codebook: str = Field(
-        description="Codebook JSON (value labels, ordinal codes). Relative to the spec file."
+    codebook: str | None = Field(
+        None,
+        validate_default=True,
+        description="Codebook JSON (question text, value labels, ordinal codes). Relative to "
+        "the spec file. Needed beside a .csv or .parquet; a .sav or .dta carries its own labels "
+        "and missing codes, which a codebook given here overrides variable by variable.",
     )
     profile: Literal["cces_2018", "gss_2016_2018"] | None = Field(
         None, description="Built-in trait-column mapping of a bundled dataset."
@@ -96,16 +245,57 @@ class DataSpec(_Strict):
         None, description="Use a seeded random sample of this many respondents."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _path_once(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "path" in raw and "csv" in raw:
+            if raw["path"] != raw["csv"]:
+                raise ValueError("give the data file once: 'path' and its older name 'csv' differ")
+            raw = {k: v for k, v in raw.items() if k != "csv"}
+        return raw
+
+    @property
+    def path(self) -> str:
+        """The respondent file (``data.path``; ``csv`` is the same field)."""
+        return self.csv
+
+    @field_validator("csv")
+    @classmethod
+    def _readable_format(cls, v: str) -> str:
+        if not v.startswith("dataset://"):
+            try:
+                data_format(v)
+            except ValidationError as e:
+                raise ValueError(e.message) from None
+        return v
+
+    @field_validator("codebook")
+    @classmethod
+    def _codebook_when_unlabelled(cls, v: str | None, info: ValidationInfo) -> str | None:
+        path = info.data.get("csv")
+        # An uploaded dataset's format is known only once located: checked on loading.
+        if v is None and path and not path.startswith("dataset://") and needs_codebook(path):
+            raise ValueError(
+                f"{Path(path).name} carries no question text or value labels: give its "
+                "codebook (JSON), or the survey as a labelled .sav or .dta file"
+            )
+        return v
+
     @model_validator(mode="after")
     def _one_mapping(self) -> DataSpec:
         if (self.profile is None) == (self.traits is None):
             raise ValueError("give exactly one of 'profile' or 'traits'")
+        seen: set[str] = set()
+        for i, t in enumerate(self.traits or []):
+            if t.trait in seen:
+                raise ValueError(f"traits[{i}].trait: {t.trait!r} is mapped twice")
+            seen.add(t.trait)
         return self
 
     def trait_columns(self) -> tuple[TraitColumn, ...]:
         if self.profile is not None:
             return PROFILES[self.profile]
-        return tuple(TraitColumn(t.trait, t.column, t.scheme, t.values) for t in self.traits or [])
+        return tuple(t.trait_column() for t in self.traits or [])
 
 
 class QuestionnaireSpec(_Strict):
@@ -572,6 +762,13 @@ class StudySpec(_Strict):
                 raise ValueError(f"evaluation.subgroups: {t!r} is not a trait the data maps")
         if self.higher_order is not None and "party" not in self.traits():
             raise ValueError("higher_order needs the 'party' trait among the annotated traits")
+        if self.higher_order is not None and any(
+            t.trait == "party" and t.categories is not None for t in self.data.traits or []
+        ):
+            # Its groups are the catalogue's party options (higher_order.labels).
+            raise ValueError(
+                "higher_order needs the catalogue 'party' trait; data.traits defines its own"
+            )
         if (
             "hungarian" in self.matching.methods
             and self.data.sample
@@ -615,7 +812,8 @@ def parse_spec(raw: Any, base_dir: Path | None = None) -> StudySpec:
         fix = {
             k: str((base_dir / getattr(data, k)).resolve())
             for k in ("csv", "codebook")
-            if not Path(getattr(data, k)).is_absolute()
+            if getattr(data, k) is not None
+            and not Path(getattr(data, k)).is_absolute()
             # An uploaded dataset is named, not placed: the study service locates it.
             and not str(getattr(data, k)).startswith("dataset://")
         }
@@ -626,7 +824,7 @@ def parse_spec(raw: Any, base_dir: Path | None = None) -> StudySpec:
 def load_spec(path: str | Path, data_dir: str | Path | None = None) -> StudySpec:
     """Read and validate a study YAML file.
 
-    ``data_dir`` replaces the folder of ``data.csv`` and ``data.codebook`` (for
+    ``data_dir`` replaces the folder of ``data.path`` and ``data.codebook`` (for
     data kept outside the repository, such as the GSS).
     """
     p = Path(path)
@@ -645,8 +843,9 @@ def load_spec(path: str | Path, data_dir: str | Path | None = None) -> StudySpec
         d = Path(data_dir).resolve()
         data = spec.data.model_copy(
             update={
-                "csv": str(d / Path(spec.data.csv).name),
-                "codebook": str(d / Path(spec.data.codebook).name),
+                k: str(d / Path(getattr(spec.data, k)).name)
+                for k in ("csv", "codebook")
+                if getattr(spec.data, k) is not None
             }
         )
         spec = spec.model_copy(update={"data": data})

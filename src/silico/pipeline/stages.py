@@ -41,6 +41,7 @@ from silico.core.prompts import (
     survey_prompt,
 )
 from silico.core.sampling import derive_seed
+from silico.core.traits import Trait
 from silico.llm import Generation
 
 Progress = Callable[[int], None]
@@ -535,7 +536,7 @@ def _score_series(
 def annotate(
     lm: LanguageModel,
     backstories: Sequence[str],
-    traits: Sequence[str],
+    traits: Sequence[str | Trait],
     estimator: str = "logprob",
     samples: int = 40,
     seed: int = 0,
@@ -545,10 +546,13 @@ def annotate(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Each backstory-conditioned persona answers the demographic questionnaire.
 
-    Returns, per trait, the (V, n_fine + 1) distribution over the catalogue
-    options (the last is "Prefer not to answer"), and the compliance (V, T).
+    ``traits`` are catalogue names or :class:`~silico.core.traits.Trait` objects
+    (a study's own definitions, asked as defined). Returns, per trait name, the
+    (V, n_fine + 1) distribution over its options (the last is "Prefer not to
+    answer"), and the compliance (V, T).
     """
     items = [demographic_item(t) for t in traits]
+    names = [t.name if isinstance(t, Trait) else t for t in traits]
     scored = score_items(
         lm,
         backstories,
@@ -565,7 +569,7 @@ def annotate(
         seed_stage="annotate",
     )
     out = {}
-    for j, t in enumerate(traits):
+    for j, t in enumerate(names):
         p = scored.probs[:, j, : items[j].k].copy()
         # The method's rule for demographics: no letter mass means no information,
         # which is the uniform distribution (unlike a survey answer, which is dropped).

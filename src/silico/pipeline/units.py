@@ -20,9 +20,11 @@ from silico.convert import (
     backstory_from_proto,
     critic_settings_to_proto,
     item_to_proto,
+    trait_definition_to_proto,
     verdict_from_proto,
 )
 from silico.core.data import SurveyData
+from silico.core.errors import ValidationError
 from silico.core.prompts import (
     BACKSTORY_QUESTION_LONG,
     BACKSTORY_QUESTION_SHORT,
@@ -30,6 +32,7 @@ from silico.core.prompts import (
     qa_turn,
 )
 from silico.core.sampling import derive_seed
+from silico.core.traits import Trait
 from silico.pipeline import higher_order
 from silico.pipeline.backstory_step import (
     Candidate,
@@ -103,12 +106,28 @@ def baseline_contexts(spec: StudySpec, humans: SurveyData, method: str) -> list[
     categories, in an order shuffled per respondent with a recorded seed.
     """
     options = {t: list(s.categories) for t, s in humans.schemes.items()}
+    # The study's own definitions travel with its data, never through a registry.
+    traits = {t: s.fine_trait for t, s in humans.schemes.items()}
     out = []
     for h in range(humans.n):
         demo = human_demographics(humans, h)
         order = np.random.default_rng(derive_seed(spec.seed, "qa-order", h)).permutation(len(demo))
-        out.append(baseline_context(method, demo, options, order.tolist()))
+        out.append(baseline_context(method, demo, options, order.tolist(), traits))
     return out
+
+
+def trait_definitions(spec: StudySpec) -> dict[str, Trait]:
+    """The traits the study defines itself (``data.traits[].categories``), by name."""
+    defined = {
+        tc.trait: tc.definition for tc in spec.data.trait_columns() if tc.definition is not None
+    }
+    if spec.higher_order is not None and "party" in defined:
+        # Higher-order groups personas by the catalogue party options (higher_order.labels).
+        raise ValidationError(
+            "data.traits",
+            "higher_order needs the catalogue 'party' trait; this study defines its own",
+        )
+    return defined
 
 
 def critic_settings(spec: StudySpec) -> CriticSettings:
@@ -220,21 +239,26 @@ def plan_backstories(
 
 
 def plan_demographics(spec: StudySpec, personas: Sequence[Backstory]) -> list[Unit]:
-    """One unit per accepted persona: it answers the demographic questionnaire."""
+    """One unit per accepted persona: it answers the demographic questionnaire (the
+    study's own trait definitions go with each unit, whichever worker takes it)."""
     d = spec.demographics
+    traits = spec.traits()
+    defined = trait_definitions(spec)
+    definitions = [trait_definition_to_proto(defined[t]) for t in traits if t in defined]
     return [
         Unit(
             "demographics",
             f"persona/{k}",
             demographics_pb2.AnnotateRequest(
                 backstory=persona_context(spec, b),
-                traits=spec.traits(),
+                traits=traits,
                 estimator=d.estimator,
                 samples=d.samples,
                 # The seed key predates the stage's name: kept, so recorded studies replay.
                 seed=derive_seed(spec.seed, "annotate"),
                 index=k,
                 orders=list(d.orders),
+                definitions=definitions,
             ),
         )
         for k, b in enumerate(personas)

@@ -18,11 +18,12 @@ from silico.convert import (
     backstory_to_proto,
     critic_settings_from_proto,
     item_from_proto,
+    trait_definition_from_proto,
     turns_from_proto,
     verdict_to_proto,
 )
 from silico.core.errors import ValidationError
-from silico.core.traits import TRAIT_NAMES
+from silico.core.traits import CATALOGUE, TRAIT_NAMES, Trait
 from silico.pipeline.stages import (
     CriticSettings,
     annotate,
@@ -140,9 +141,7 @@ def demographics(
         raise ValidationError("backstory", "must not be empty")
     if not req.traits:
         raise ValidationError("traits", "name at least one trait")
-    unknown = [t for t in req.traits if t not in TRAIT_NAMES]
-    if unknown:
-        raise ValidationError("traits", f"unknown traits {unknown}; known: {list(TRAIT_NAMES)}")
+    traits = _requested_traits(req)
     estimator = req.estimator or "logprob"
     if estimator not in ESTIMATORS:
         raise ValidationError("estimator", "must be 'logprob' or 'sampled'")
@@ -151,7 +150,7 @@ def demographics(
     probs, comp = annotate(
         models.lm,
         [req.backstory],
-        list(req.traits),
+        traits,
         estimator,
         req.samples or 40,
         req.seed,
@@ -159,6 +158,28 @@ def demographics(
         orders=orders,
     )
     return annotate_response(list(req.traits), probs, comp)
+
+
+def _requested_traits(req: demographics_pb2.AnnotateRequest) -> list[Trait]:
+    """The traits a demographics unit asks: each a catalogue trait or defined in the
+    request. Only the request's definitions count: a worker serves many studies, and
+    one study's definition of a name must never answer for another's."""
+    defined: dict[str, Trait] = {}
+    for i, d in enumerate(req.definitions):
+        t = trait_definition_from_proto(d, f"definitions[{i}]")
+        if t.name in defined:
+            raise ValidationError(f"definitions[{i}].name", f"{t.name!r} is defined twice")
+        if t.name not in req.traits:
+            raise ValidationError(f"definitions[{i}].name", f"{t.name!r} is not among traits")
+        defined[t.name] = t
+    unknown = [t for t in req.traits if t not in defined and t not in TRAIT_NAMES]
+    if unknown:
+        raise ValidationError(
+            "definitions",
+            f"traits {unknown} are not in the catalogue and have no definition; "
+            f"define them, or name catalogue traits: {list(TRAIT_NAMES)}",
+        )
+    return [defined.get(t) or CATALOGUE[t] for t in req.traits]
 
 
 def answer(models: Models, req: survey_pb2.AnswerRequest) -> survey_pb2.AnswerResponse:

@@ -100,6 +100,20 @@ class Turn(_message.Message):
     answer: str
     def __init__(self, question: _Optional[str] = ..., answer: _Optional[str] = ...) -> None: ...
 
+class TraitDefinition(_message.Message):
+    __slots__ = ("name", "question", "categories", "first_person", "second_person")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_PERSON_FIELD_NUMBER: _ClassVar[int]
+    SECOND_PERSON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    question: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    first_person: _containers.RepeatedScalarFieldContainer[str]
+    second_person: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., question: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., first_person: _Optional[_Iterable[str]] = ..., second_person: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class TraitDistribution(_message.Message):
     __slots__ = ("trait", "probs", "compliance")
     TRAIT_FIELD_NUMBER: _ClassVar[int]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from silico.v1 import common_pb2 as silico_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csilico/v1/demographics.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\x85\x01\n\x0f\x41nnotateRequest\x12\x11\n\tbackstory\x18\x01 \x01(\t\x12\x0e\n\x06traits\x18\x02 \x03(\t\x12\x11\n\testimator\x18\x03 \x01(\t\x12\x0f\n\x07samples\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12\r\n\x05index\x18\x06 \x01(\x05\x12\x0e\n\x06orders\x18\x07 \x03(\t\"@\n\x10\x41nnotateResponse\x12,\n\x06traits\x18\x01 \x03(\x0b\x32\x1c.silico.v1.TraitDistribution2Z\n\x13\x44\x65mographicsService\x12\x43\n\x08\x41nnotate\x12\x1a.silico.v1.AnnotateRequest\x1a\x1b.silico.v1.AnnotateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csilico/v1/demographics.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\xb6\x01\n\x0f\x41nnotateRequest\x12\x11\n\tbackstory\x18\x01 \x01(\t\x12\x0e\n\x06traits\x18\x02 \x03(\t\x12\x11\n\testimator\x18\x03 \x01(\t\x12\x0f\n\x07samples\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12\r\n\x05index\x18\x06 \x01(\x05\x12\x0e\n\x06orders\x18\x07 \x03(\t\x12/\n\x0b\x64\x65\x66initions\x18\x08 \x03(\x0b\x32\x1a.silico.v1.TraitDefinition\"@\n\x10\x41nnotateResponse\x12,\n\x06traits\x18\x01 \x03(\x0b\x32\x1c.silico.v1.TraitDistribution2Z\n\x13\x44\x65mographicsService\x12\x43\n\x08\x41nnotate\x12\x1a.silico.v1.AnnotateRequest\x1a\x1b.silico.v1.AnnotateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,9 +33,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'silico.v1.demographics_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ANNOTATEREQUEST']._serialized_start=68
-  _globals['_ANNOTATEREQUEST']._serialized_end=201
-  _globals['_ANNOTATERESPONSE']._serialized_start=203
-  _globals['_ANNOTATERESPONSE']._serialized_end=267
-  _globals['_DEMOGRAPHICSSERVICE']._serialized_start=269
-  _globals['_DEMOGRAPHICSSERVICE']._serialized_end=359
+  _globals['_ANNOTATEREQUEST']._serialized_end=250
+  _globals['_ANNOTATERESPONSE']._serialized_start=252
+  _globals['_ANNOTATERESPONSE']._serialized_end=316
+  _globals['_DEMOGRAPHICSSERVICE']._serialized_start=318
+  _globals['_DEMOGRAPHICSSERVICE']._serialized_end=408
 # @@protoc_insertion_point(module_scope)

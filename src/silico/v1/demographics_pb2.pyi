@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AnnotateRequest(_message.Message):
-    __slots__ = ("backstory", "traits", "estimator", "samples", "seed", "index", "orders")
+    __slots__ = ("backstory", "traits", "estimator", "samples", "seed", "index", "orders", "definitions")
     BACKSTORY_FIELD_NUMBER: _ClassVar[int]
     TRAITS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATOR_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,7 @@ class AnnotateRequest(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ORDERS_FIELD_NUMBER: _ClassVar[int]
+    DEFINITIONS_FIELD_NUMBER: _ClassVar[int]
     backstory: str
     traits: _containers.RepeatedScalarFieldContainer[str]
     estimator: str
@@ -23,7 +24,8 @@ class AnnotateRequest(_message.Message):
     seed: int
     index: int
     orders: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, backstory: _Optional[str] = ..., traits: _Optional[_Iterable[str]] = ..., estimator: _Optional[str] = ..., samples: _Optional[int] = ..., seed: _Optional[int] = ..., index: _Optional[int] = ..., orders: _Optional[_Iterable[str]] = ...) -> None: ...
+    definitions: _containers.RepeatedCompositeFieldContainer[_common_pb2.TraitDefinition]
+    def __init__(self, backstory: _Optional[str] = ..., traits: _Optional[_Iterable[str]] = ..., estimator: _Optional[str] = ..., samples: _Optional[int] = ..., seed: _Optional[int] = ..., index: _Optional[int] = ..., orders: _Optional[_Iterable[str]] = ..., definitions: _Optional[_Iterable[_Union[_common_pb2.TraitDefinition, _Mapping]]] = ...) -> None: ...
 
 class AnnotateResponse(_message.Message):
     __slots__ = ("traits",)

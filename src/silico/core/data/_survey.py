@@ -14,7 +14,7 @@ import pandas as pd
 from silico.core.errors import ValidationError
 from silico.core.prompts import Item
 from silico.core.stats import Responses
-from silico.core.traits import Scheme, get_scheme
+from silico.core.traits import Scheme, Trait, get_scheme, identity_scheme
 
 
 @dataclass(frozen=True)
@@ -24,21 +24,47 @@ class TraitColumn:
     Parameters
     ----------
     trait : str
-        Catalogue trait name (``"party"``).
+        Trait name (``"party"``): a catalogue trait, or the name of ``definition``.
     column : str
         Data column (``"pid3"``).
     scheme : str
-        Built-in scheme name giving the survey's categories (``"party4"``).
+        Built-in scheme name giving the survey's categories (``"party4"``);
+        empty when the trait is given by ``definition``.
     values : mapping raw value -> category label or None, optional
         Raw values as strings (``"1"``, ``"Democrat"``); ``None`` marks a value
         as missing (e.g. "Not sure"). Without a mapping the raw values must be
         the scheme's labels. Values neither mapped nor empty are an error.
+    definition : Trait, optional
+        The study's own definition of the trait (:func:`~silico.core.traits.define_trait`):
+        its categories are the survey's, each its own fine category.
     """
 
     trait: str
     column: str
-    scheme: str
+    scheme: str = ""
     values: Mapping[str, str | None] | None = None
+    definition: Trait | None = None
+
+    def __post_init__(self) -> None:
+        if (self.definition is None) == (not self.scheme):
+            raise ValidationError(
+                f"traits.{self.trait}", "give a built-in scheme or the trait's own definition"
+            )
+        if self.definition is not None and self.definition.name != self.trait:
+            raise ValidationError(
+                f"traits.{self.trait}", f"the definition is of trait {self.definition.name!r}"
+            )
+
+    def resolve(self) -> Scheme:
+        """The survey's categories of the trait and how the asked ones map onto them."""
+        if self.definition is not None:
+            return identity_scheme(self.definition)
+        scheme = get_scheme(self.scheme)
+        if scheme.trait != self.trait:
+            raise ValidationError(
+                f"traits.{self.trait}", f"scheme {self.scheme!r} is for trait {scheme.trait!r}"
+            )
+        return scheme
 
 
 #: The largest human data file read (a CSV of a million respondents is ~200 MB).
@@ -90,6 +116,12 @@ class Codebook:
         missing = tuple(int(k) for k in raw.get("_missing_codes", {}) if _is_int(k))
         variables = {k: v for k, v in raw.items() if not k.startswith("_") and isinstance(v, dict)}
         return cls(variables, missing)
+
+    def updated(self, other: Codebook) -> Codebook:
+        """This codebook with ``other``'s variables replacing its own (a codebook file
+        given in a spec wins over the metadata of a labelled data file)."""
+        missing = tuple(sorted(set(self.missing_codes) | set(other.missing_codes)))
+        return Codebook({**self.variables, **other.variables}, missing)
 
     def item(self, name: str, reverse: bool = False, question: str | None = None) -> Item:
         """The ordinal item of a variable: its question and options in ordinal order.
@@ -164,7 +196,7 @@ def _is_int(s: str) -> bool:
 
 def _raw_str(x: object) -> str | None:
     """A cell as the string a value map is keyed by (1.0 -> "1"); None when empty."""
-    if x is None:
+    if x is None or x is pd.NA:
         return None
     if isinstance(x, float):
         if math.isnan(x):
@@ -222,8 +254,8 @@ class SurveyData:
 
 
 def load_survey(
-    csv_path: str | Path,
-    codebook: Codebook | str | Path,
+    data: pd.DataFrame | str | Path,
+    codebook: Codebook | str | Path | None,
     items: Sequence[str],
     traits: Sequence[TraitColumn],
     weight: str | None = None,
@@ -233,13 +265,17 @@ def load_survey(
     reverse: Sequence[str] = (),
     questions: Mapping[str, str] | None = None,
 ) -> SurveyData:
-    """Load respondents from an integer-coded CSV and its codebook.
+    """Load respondents from a survey file (or its frame of raw codes) and its codebook.
 
     Parameters
     ----------
-    csv_path : path
-        One row per respondent.
-    codebook : Codebook or path to its JSON
+    data : DataFrame or path
+        One row per respondent: a frame of raw codes, or a ``.csv``,
+        ``.parquet``, SPSS ``.sav`` or Stata ``.dta`` file (see
+        :func:`read_dataset`).
+    codebook : Codebook or path to its JSON, optional
+        Needed for a frame, a ``.csv`` and a ``.parquet``; for ``.sav`` and
+        ``.dta`` the file's own labels give it and this one overrides them.
     items : sequence of str
         Ordinal opinion items (variables with ``ordinal_codes_in_order``).
     traits : sequence of TraitColumn
@@ -268,18 +304,18 @@ def load_survey(
     non-substantive code or one of the codebook's missing codes (NaN), or empty
     (NaN: not asked). Anything else is an error naming the column and value.
     """
-    cb = codebook if isinstance(codebook, Codebook) else Codebook.load(codebook)
-    path = Path(csv_path)
-    check_data_file(path, "data.csv", MAX_CSV_BYTES)
-    try:
-        # No compression guessing: a small .gz can expand without bound.
-        df = pd.read_csv(path, low_memory=False, compression=None)
-    except FileNotFoundError:
-        raise ValidationError("data.path", f"file not found: {path}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValidationError("data.path", f"{path} is not a readable CSV: {e}") from None
-    if len(df) == 0:
-        raise ValidationError("data.path", f"{path} has no rows")
+    if isinstance(data, pd.DataFrame):
+        if codebook is None:
+            raise ValidationError("data.codebook", "a frame of codes needs its codebook")
+        cb = codebook if isinstance(codebook, Codebook) else Codebook.load(codebook)
+        df, source = data, "the data"
+        if len(df) == 0:
+            raise ValidationError("data.path", "the data have no rows")
+    else:
+        from silico.core.data._readers import read_dataset
+
+        df, cb = read_dataset(data, codebook)
+        source = Path(data).name
     if not items:
         raise ValidationError("items", "at least one item is needed")
     needed = list(items) + [t.column for t in traits] + list(groups)
@@ -288,7 +324,7 @@ def load_survey(
     needed += list((filters or {}).keys())
     absent = [c for c in dict.fromkeys(needed) if c not in df.columns]
     if absent:
-        raise ValidationError("data.columns", f"missing in {path.name}: {absent}")
+        raise ValidationError("data.columns", f"missing in {source}: {absent}")
     for col, allowed in (filters or {}).items():
         keep = {_raw_str(a) for a in allowed}
         df = df[df[col].map(_raw_str).isin(keep)]
@@ -337,12 +373,12 @@ def load_survey(
                 )
     trait_codes: dict[str, np.ndarray] = {}
     schemes: dict[str, Scheme] = {}
-    for tc in traits:
-        scheme = get_scheme(tc.scheme)
-        if scheme.trait != tc.trait:
-            raise ValidationError(
-                f"traits.{tc.trait}", f"scheme {tc.scheme!r} is for trait {scheme.trait!r}"
-            )
+    for k, tc in enumerate(traits):
+        if tc.trait in schemes:
+            raise ValidationError(f"data.traits[{k}].trait", f"{tc.trait!r} is mapped twice")
+        scheme = tc.resolve()
+        where = f"data.traits[{k}].values"
+        index = {c: j for j, c in enumerate(scheme.categories)}
         out = np.full(len(df), -1, dtype=np.int64)
         for i, raw in enumerate(df[tc.column].map(_raw_str)):
             if raw is None:
@@ -350,18 +386,32 @@ def load_survey(
             if tc.values is not None:
                 if raw not in tc.values:
                     raise ValidationError(
-                        f"traits.{tc.trait}.values",
-                        f"value {raw!r} of column {tc.column!r} is not mapped",
+                        where,
+                        f"value {raw!r} of column {tc.column!r} is not mapped ({tc.trait}); "
+                        "map it to a category, or to null if it means missing",
                     )
                 label = tc.values[raw]
                 if label is None:
                     continue
             else:
                 label = raw
-            out[i] = scheme.index(label)
+            if label not in index:
+                got = f"is mapped to {label!r}, " if tc.values is not None else "is "
+                raise ValidationError(
+                    where,
+                    f"value {raw!r} of column {tc.column!r} {got}not one of the {tc.trait} "
+                    f"categories {list(scheme.categories)}; map it to one, or to null if it "
+                    "means missing",
+                )
+            out[i] = index[label]
         trait_codes[tc.trait] = out
         schemes[tc.trait] = scheme
-    ids = df[id_column].map(str).to_numpy() if id_column else np.array([str(i) for i in df.index])
+    # An id column read with an empty cell (or from .sav/.dta) is float: 12.0 is id "12".
+    ids = (
+        df[id_column].map(lambda x: _raw_str(x) if isinstance(x, float) else str(x)).to_numpy()
+        if id_column
+        else np.array([str(i) for i in df.index])
+    )
     kept = {g: df[g].to_numpy(object) for g in groups}
     return SurveyData(
         ids=ids,

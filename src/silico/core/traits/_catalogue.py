@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,9 +29,13 @@ class Trait:
         For interval traits (age, income): the lower edge of each category and
         the upper edge of the last, ``len(categories) + 1`` numbers. Lets
         :func:`interval_mapping` map onto any survey's bands.
-    subject_phrases : tuple of str
-        First-person phrasing per category, for BIO/PORTRAY conditioning
-        (``"{}"`` is "I am" / "You are" context, see :mod:`silico.core.prompts`).
+    bio : tuple of str
+        Phrase per category completing "I am" / "You are", for BIO/PORTRAY
+        conditioning (see :mod:`silico.core.prompts`).
+    first_person, second_person : tuple of str
+        Whole sentences per category ("I am a union member.", "You are a union
+        member."), for a trait a study defines itself (:func:`define_trait`);
+        they take precedence over ``bio``.
     """
 
     name: str
@@ -38,12 +43,17 @@ class Trait:
     categories: tuple[str, ...]
     edges: tuple[float, ...] = ()
     bio: tuple[str, ...] = ()
+    first_person: tuple[str, ...] = ()
+    second_person: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.edges and len(self.edges) != len(self.categories) + 1:
             raise ValidationError(f"traits.{self.name}.edges", "need len(categories) + 1 edges")
         if self.bio and len(self.bio) != len(self.categories):
             raise ValidationError(f"traits.{self.name}.bio", "one phrase per category")
+        for f in ("first_person", "second_person"):
+            if getattr(self, f) and len(getattr(self, f)) != len(self.categories):
+                raise ValidationError(f"traits.{self.name}.{f}", "one sentence per category")
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -185,6 +195,88 @@ def get_trait(name: str) -> Trait:
         raise NotFoundError("trait", name) from None
 
 
+#: The most categories a defined trait may have: each gets a letter (A..Z) and
+#: "Prefer not to answer" takes the last one.
+MAX_CATEGORIES = 25
+#: Trait names end up in item ids, report columns and spec references.
+TRAIT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+def _texts(field: str, xs: Sequence[str], what: str) -> tuple[str, ...]:
+    if isinstance(xs, str):
+        raise ValidationError(field, f"must be a list of {what}, not one string")
+    out = tuple(xs)
+    if any(not isinstance(x, str) or not x.strip() for x in out):
+        raise ValidationError(field, f"{what} must be non-empty text")
+    return out
+
+
+def check_categories(categories: Sequence[str]) -> tuple[str, ...]:
+    """A defined trait's categories: 2 to :data:`MAX_CATEGORIES` distinct labels."""
+    cats = _texts("categories", categories, "categories")
+    if len(cats) < 2:
+        raise ValidationError("categories", "need at least 2 categories")
+    if len(cats) > MAX_CATEGORIES:
+        raise ValidationError("categories", f"at most {MAX_CATEGORIES} categories")
+    # Labels differing only in case or spacing would read as one option to a model.
+    seen: dict[str, str] = {}
+    for c in cats:
+        key = " ".join(c.split()).casefold()
+        if key == PREFER_NOT.casefold():
+            raise ValidationError(
+                "categories", f"{c!r} is added to every question; map such values to null"
+            )
+        if key in seen:
+            raise ValidationError("categories", f"{c!r} repeats {seen[key]!r}")
+        seen[key] = c
+    return cats
+
+
+def check_sentences(field: str, sentences: Sequence[str], n: int) -> tuple[str, ...]:
+    """A defined trait's baseline sentences: one per category."""
+    out = _texts(field, sentences, "sentences")
+    if len(out) != n:
+        raise ValidationError(field, f"need one sentence per category ({n}), got {len(out)}")
+    return out
+
+
+def define_trait(
+    name: str,
+    question: str,
+    categories: Sequence[str],
+    first_person: Sequence[str],
+    second_person: Sequence[str],
+) -> Trait:
+    """A trait a study defines itself: its question, categories and baseline sentences.
+
+    Its categories are the survey's own (see :func:`identity_scheme`). A
+    catalogue name is allowed: the definition then stands for that trait in
+    whatever holds it (a study's data, one request), never in the catalogue,
+    which is never changed. Errors name the argument (``"categories"``);
+    callers prefix their own path.
+
+    >>> t = define_trait("union", "Are you a member of a labor union?", ["Yes", "No"],
+    ...     ["I am in a union.", "I am not in a union."],
+    ...     ["You are in a union.", "You are not in a union."])
+    >>> t.options
+    ('Yes', 'No', 'Prefer not to answer')
+    """
+    if not isinstance(name, str) or not TRAIT_NAME.match(name):
+        raise ValidationError(
+            "name", f"{name!r} is not a trait name (a letter, then letters, digits or _)"
+        )
+    if not isinstance(question, str) or not question.strip():
+        raise ValidationError("question", "the question the personas are asked must not be empty")
+    cats = check_categories(categories)
+    return Trait(
+        name,
+        " ".join(question.split()),
+        cats,
+        first_person=check_sentences("first_person", first_person, len(cats)),
+        second_person=check_sentences("second_person", second_person, len(cats)),
+    )
+
+
 @dataclass(frozen=True)
 class Scheme:
     """A survey's (coarser) categories for one trait and how the fine ones map onto them.
@@ -201,14 +293,25 @@ class Scheme:
         survey has no place for (its mass is dropped, like "Prefer not to
         answer"). Integer mappings are 0/1; interval mappings split a fine band
         across coarse ones by overlap.
+    fine : Trait, optional
+        The trait whose categories the rows are, when a study defines it
+        (:func:`identity_scheme`); None for the catalogue trait ``trait``.
     """
 
     trait: str
     categories: tuple[str, ...]
     matrix: np.ndarray
+    fine: Trait | None = None
+
+    @property
+    def fine_trait(self) -> Trait:
+        """The trait as the personas are asked it: the study's definition or the catalogue's."""
+        return self.fine if self.fine is not None else get_trait(self.trait)
 
     def __post_init__(self) -> None:
-        t = get_trait(self.trait)
+        if self.fine is not None and self.fine.name != self.trait:
+            raise ValidationError(f"schemes.{self.trait}", f"defined over trait {self.fine.name!r}")
+        t = self.fine_trait
         if self.matrix.shape != (len(t.categories), len(self.categories)):
             raise ValidationError(
                 f"schemes.{self.trait}.matrix",
@@ -226,6 +329,16 @@ class Scheme:
             raise ValidationError(
                 f"traits.{self.trait}", f"{label!r} is not one of {list(self.categories)}"
             ) from None
+
+
+def identity_scheme(trait: Trait) -> Scheme:
+    """The scheme of a trait whose categories are the survey's own: each maps onto itself.
+
+    >>> identity_scheme(get_trait("gender")).matrix.tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    n = len(trait.categories)
+    return Scheme(trait.name, trait.categories, np.eye(n), fine=trait)
 
 
 def label_mapping(trait: str, groups: Mapping[str, Sequence[str]]) -> Scheme:
