@@ -145,9 +145,93 @@ def _plan(spec: Any) -> dict[str, Any]:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from silico.pipeline.runner import load_humans
     from silico.pipeline.spec import load_spec
 
-    _print_plan(args.spec, load_spec(args.spec, args.data_dir))
+    spec = load_spec(args.spec, args.data_dir)
+    _print_plan(args.spec, spec)
+    _print_coverage(load_humans(spec))
+    return 0
+
+
+def _print_coverage(humans: Any) -> None:
+    """How complete the respondents are: traits to match on, question texts to ask."""
+    from silico.core.data import coverage
+
+    cov = coverage(humans)
+    share = cov.complete / cov.n if cov.n else 0.0
+    print("coverage")
+    print(f"  {'every trait':<26} {cov.complete} of {cov.n} respondents ({share:.0%})")
+    for trait, row in cov.shares.items():
+        cells = [f"{c} {v:.0%}" for c, v in row.items() if c != "missing"]
+        if row.get("missing"):
+            cells.append(f"missing {row['missing']:.0%}")
+        print(f"  {trait:<26} {', '.join(cells)}")
+    n_items = len(humans.items)
+    if not cov.cut and not cov.no_question:
+        print(f"  {'question texts':<26} all {n_items} items have theirs")
+    if cov.cut:
+        print(f"  {'cut question text':<26} {', '.join(cov.cut)}")
+    if cov.no_question:
+        print(f"  {'no question text':<26} {', '.join(cov.no_question)} (asked by name)")
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
+def _cmd_data_inspect(args: argparse.Namespace) -> int:
+    from silico.core.data import draft_spec, inspect_dataset
+
+    out = Path(args.spec_out) if args.spec_out else None
+    if out is not None and out.exists():
+        raise SilicoError(f"{out} exists; choose another --spec-out (nothing was written)")
+    ins = inspect_dataset(args.file, args.codebook, top=args.top)
+    source = f"codebook {Path(args.codebook).name}" if args.codebook else "its own labels"
+    if ins.needs_codebook:
+        source = "no codebook: values only"
+    print(
+        f"{ins.path.name}: {ins.n} respondents, {len(ins.variables)} variables "
+        f"({ins.format}; {source})"
+    )
+    width = max([len(v.name) for v in ins.variables] + [8])
+    for v in ins.variables:
+        total = v.n_valid or 1
+        top = ", ".join(
+            f"{code}{' ' + _short(lab, 18) if lab and lab != code else ''} {n / total:.0%}"
+            for code, n, lab in v.top
+        )
+        if v.span is not None:
+            top = f"from {v.span[0]:g} to {v.span[1]:g}"
+        miss = " ".join(f"{code}:{n}" for code, n in v.missing)
+        line = f"  {v.name:<{width}} {v.kind:<10} n={v.n_valid:<6} {_short(v.label, 40):<40}"
+        line += f"  {top}" + (f"  | missing {miss}" if miss else "")
+        print(line + (f"  -> {v.role}" if v.role else ""))
+    print("\nproposed (guesses from names and labels: check them)")
+    print(f"  {'weight':<10} {ins.weight or '(none found: unit weights)'}")
+    print(f"  {'id':<10} {ins.id_column or '(none found: row numbers)'}")
+    for t in ins.traits:
+        how = "values are the labels" if t.values is None else f"{len(t.values)} values mapped"
+        note = f"; unplaced -> null: {', '.join(t.unmapped[:4])}" if t.unmapped else ""
+        print(f"  {t.trait:<10} {t.column} as {t.scheme} ({how}, {t.mapped:.0%} placed{note})")
+    ready = [it.name for it in ins.items if not it.cut]
+    cut = [it.name for it in ins.items if it.cut]
+    listed = _short(", ".join(ready), 160)
+    print(f"  {'items':<10} {len(ready)} ordinal with full question text: {listed}")
+    if cut:
+        print(
+            f"  {'':<10} {len(cut)} with cut question text (need questionnaire.questions): "
+            f"{_short(', '.join(cut), 160)}"
+        )
+    for name, why in ins.skipped:
+        print(f"  {'left out':<10} {name}: {why}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(draft_spec(ins, out))
+        print(f"\ndraft spec written to {out}: check it, then `silico validate {out}`")
+    else:
+        print("\n--spec-out SPEC.yaml writes these proposals as a draft study spec")
     return 0
 
 
@@ -419,6 +503,29 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset_line(d: Any) -> str:
+    return f"{d.id}  {d.filename}  {d.size_bytes} bytes  sha256 {d.sha256[:12]}  ({d.ref})"
+
+
+def _cmd_data_upload(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        print(_dataset_line(c.upload(args.file)))
+    return 0
+
+
+def _cmd_data_list(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        for d in c.datasets():
+            print(_dataset_line(d))
+    return 0
+
+
+def _cmd_data_delete(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        print(f"deleted {_dataset_line(c.delete_dataset(args.dataset_id))}")
+    return 0
+
+
 def _cmd_cancel(args: argparse.Namespace) -> int:
     with _client(args) as c:
         print(_info_line(c.cancel(args.study_id)))
@@ -611,6 +718,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of study files")
     p.set_defaults(fn=_cmd_schema)
+
+    p = sub.add_parser("data", help="survey files: inspect one before writing a study, upload them")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser(
+        "inspect",
+        help="describe every variable of a .sav/.dta/.parquet/.csv and propose traits and items",
+    )
+    p.add_argument("file", help="survey file: .sav, .dta, .parquet or .csv")
+    p.add_argument("--codebook", help="codebook JSON (needed for .csv/.parquet to propose items)")
+    p.add_argument("--spec-out", help="write the proposals as a draft study YAML here")
+    p.add_argument("--top", type=int, default=3, help="values shown per variable (default 3)")
+    p.set_defaults(fn=_cmd_data_inspect)
+    p = data_sub.add_parser(
+        "upload",
+        help="upload a data file or codebook to the installation (your tenant's only); "
+        "name it in a spec as dataset://ID",
+    )
+    p.add_argument("file")
+    _connection_flags(p)
+    p.set_defaults(fn=_cmd_data_upload)
+    p = data_sub.add_parser("list", help="list your uploaded datasets")
+    _connection_flags(p)
+    p.set_defaults(fn=_cmd_data_list)
+    p = data_sub.add_parser("delete", help="delete an uploaded dataset")
+    p.add_argument("dataset_id")
+    _connection_flags(p)
+    p.set_defaults(fn=_cmd_data_delete)
     return ap
 
 

@@ -60,7 +60,13 @@ def embedded(tmp_path_factory):
 def _router(url: str, ledger: UsageLedger | None = None, cache=None) -> Router:
     def make(u: str, name: str, revision: str) -> CompletionsClient:
         return CompletionsClient(
-            u, name, concurrency=16, ledger=ledger, cache=cache, revision=revision
+            u,
+            name,
+            concurrency=16,
+            ledger=ledger,
+            cache=cache,
+            revision=revision,
+            timeout=600.0,
         )
 
     return Router(make, ModelRoute(base_url=url, name=EMBEDDED_MODEL))
@@ -163,6 +169,7 @@ def _fine(spec, got, n):
     return read_demographics(spec, n, got)[0]
 
 
+@pytest.mark.timeout(3600)  # three tiny studies, one of them on the embedded CPU server
 def test_the_tiny_study_on_vllm_in_process_and_through_the_stack(vllm_server, embedded, tmp_path):
     spec = load_spec(TINY)
     routes = {
@@ -172,12 +179,14 @@ def test_the_tiny_study_on_vllm_in_process_and_through_the_stack(vllm_server, em
     t0 = time.perf_counter()
     local = run_study(resolve(spec, routes), _router(vllm_server.base_url, ledger))
     in_process_s = time.perf_counter() - t0
+    _record(tiny_in_process_vllm_seconds=round(in_process_s, 1))
     emb_routes = {
         r: ModelRoute(base_url=embedded.base_url, name=EMBEDDED_MODEL) for r in ROLE_NAMES
     }
     t0 = time.perf_counter()
     emb = run_study(resolve(spec, emb_routes), _router(embedded.base_url))
     embedded_s = time.perf_counter() - t0
+    _record(tiny_in_process_embedded_seconds=round(embedded_s, 1))
     assert not any("<|im" in b.text for b in local.backstories)
     cached = ledger.snapshot()["survey"].cached
     assert cached > 0  # prefix-cached tokens are accounted on vLLM
