@@ -23,7 +23,7 @@ from silico.report import headline
 from silico.store import Store
 from silico.v1 import common_pb2, demographics_pb2
 from tests.scripted import ScriptedLM
-from tests.unit.test_one_pipeline import STUDIES, _pump, _Recorder
+from tests.unit.test_one_pipeline import STUDIES, _pump, _Recorder, assert_same_headline
 
 UNION_Q = "Are you a member of a labor union?"
 UNION = {
@@ -289,13 +289,8 @@ def test_a_study_with_a_custom_trait_runs_the_same_on_both_drivers(tmp_path):
     lm = ScriptedLM()
     local = run_study(spec, lm)
     assert any(UNION_Q in p for p in lm.prompts)
-    head = {r["method"]: r for r in doc["headline"]}
-    assert set(head) >= {"anthology", "qa", "bio", "portray"}
-    for _, row in headline(local).iterrows():
-        for m in ("wd", "frobenius", "cbs", "alpha_virtual", "wd_low", "wd_high"):
-            a, b = head[row["method"]][m], row[m]
-            assert (a is None and np.isnan(b)) or a == pytest.approx(b, abs=1e-6), (m, row)
-    assert doc["n_personas"] == len(local.accepted())
+    assert {r["method"] for r in doc["headline"]} >= {"anthology", "qa", "bio", "portray"}
+    assert_same_headline(doc, local)
     # The trait is matched on, fitted and split by like a catalogue trait.
     assert local.persona_traits["union"].shape[1] == 4
     for method in local.matchings:

@@ -147,6 +147,16 @@ def _pump(orch: Orchestrator, store: Store, lm: ScriptedLM, study_id: str) -> in
     return rounds
 
 
+def assert_same_headline(doc: dict, local) -> None:
+    """The orchestrated study's metrics document equals the in-process result."""
+    head = {r["method"]: r for r in doc["headline"]}
+    for _, row in headline(local).iterrows():
+        for m in ("wd", "frobenius", "cbs", "alpha_virtual", "wd_low", "wd_high"):
+            a, b = head[row["method"]][m], row[m]
+            assert (a is None and np.isnan(b)) or a == pytest.approx(b, abs=1e-6), (m, row)
+    assert doc["n_personas"] == len(local.accepted())
+
+
 @pytest.mark.parametrize("study", ["tiny.yaml", "interview_tiny.yaml"])
 def test_orchestrated_study_equals_in_process(study, tmp_path):
     spec = _tiny(study)
@@ -157,12 +167,7 @@ def test_orchestrated_study_equals_in_process(study, tmp_path):
     assert store.get_study(st.id).state == "succeeded", store.get_study(st.id).error
     doc = store.get_result(st.id, "metrics", "report")
     local = run_study(spec, ScriptedLM())
-    head = {r["method"]: r for r in doc["headline"]}
-    for _, row in headline(local).iterrows():
-        for m in ("wd", "frobenius", "cbs", "alpha_virtual", "wd_low", "wd_high"):
-            a, b = head[row["method"]][m], row[m]
-            assert (a is None and np.isnan(b)) or a == pytest.approx(b, abs=1e-6), (m, row)
-    assert doc["n_personas"] == len(local.accepted())
+    assert_same_headline(doc, local)
     assert [b.id for b in orch.last_result.backstories] == [b.id for b in local.backstories]
     if spec.higher_order is not None:
         dist = {(g["item"], g["party"], g["gap"]): g["value"] for g in doc["higher_order"]["gaps"]}
