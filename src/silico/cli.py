@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from silico.core.errors import SilicoError
+from silico.core.errors import SilicoError, ValidationError
 from silico.files import check_replaceable
 
 DEFAULT_STATE = Path(os.environ.get("SILICO_HOME", ".silico"))
@@ -272,6 +272,8 @@ def _print_honesty(doc: dict[str, Any]) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from silico.pipeline.spec import load_spec
 
+    if args.model_name and not args.model_url:
+        raise ValidationError("--model-name", "names a model of --model-url; give both")
     spec = load_spec(args.spec, args.data_dir)
     out = Path(args.out or f"reports/{spec.name}")
     check_replaceable(out)  # before the study runs, not after
@@ -309,7 +311,10 @@ def _run_in_process(args: argparse.Namespace, spec: Any, out: Path) -> int:
             print(f"model server ready at {base_url}", file=sys.stderr)
         default = ModelRoute()
         if base_url is not None:
-            name = args.model_name or (EMBEDDED_MODEL if server else served_model(base_url))
+            unnamed = any(spec.model.route(r).name is None for r in ROLE_NAMES)
+            name = args.model_name or (
+                EMBEDDED_MODEL if server else served_model(base_url) if unnamed else None
+            )
             default = ModelRoute(base_url=base_url, name=name)
         spec = resolve(spec, {r: default for r in ROLE_NAMES})
         cache = None if args.no_cache else ResponseCache(state / "cache" / "responses.sqlite")
@@ -412,6 +417,8 @@ class _StudyProgress:
 def _cmd_up(args: argparse.Namespace) -> int:
     from silico.local.stack import up
 
+    if args.model_name and not args.model_url:
+        raise ValidationError("--model-name", "names a model of --model-url; give both")
     stack = up(
         Path(args.state_dir),
         model_url=args.model_url,

@@ -65,3 +65,18 @@ def test_an_external_server_serves_every_role_and_further_servers_can_be_allowed
     assert {"ipBlock": {"cidr": "10.0.8.0/24"}} in [
         p for rule in egress for p in rule.get("to", [])
     ]
+
+
+def test_uploaded_datasets_live_on_the_study_services_writable_volume():
+    """The root filesystem is read-only: datasets must land on a mounted volume, the
+    reports' (persistent with services.study.reports.persistent), never in /app."""
+    for overlay in (None, CHART / "values" / "gpu-cluster.yaml"):
+        objs = render(overlay)
+        study = next(
+            d for d in objs if d["kind"] == "Deployment" and d["metadata"]["name"] == "silico-study"
+        )
+        c = study["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value", "") for e in c["env"]}
+        mounts = [m for m in c["volumeMounts"] if not m.get("readOnly")]
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        assert any(env["SILICO_DATASETS_DIR"].startswith(m["mountPath"] + "/") for m in mounts)

@@ -87,3 +87,25 @@ def test_a_dataset_in_use_is_not_deleted(ds):
     ds.store.set_state(st.id, "succeeded")
     ds.delete(d.id, "alpha")
     assert ds.list("alpha") == [] and not Path(d.path).exists()
+
+
+def test_a_tenants_datasets_are_bounded_in_number_and_bytes(ds, monkeypatch):
+    from silico.core.errors import QuotaError
+    from silico.platform import datasets
+
+    monkeypatch.setattr(datasets, "MAX_DATASETS", 2)
+    monkeypatch.setattr(datasets, "MAX_TENANT_BYTES", 10)
+    ds.upload(_parts("a.csv", b"12345"), "alpha")
+    with pytest.raises(QuotaError, match="GB"):
+        ds.upload(_parts("b.csv", b"123456"), "alpha")  # 11 bytes together
+    ds.upload(_parts("b.csv", b"123"), "alpha")
+    with pytest.raises(QuotaError, match="2 datasets"):
+        ds.upload(_parts("c.csv", b"1"), "alpha")
+    ds.upload(_parts("c.csv", b"1"), "beta")  # another tenant's own quota
+
+
+def test_a_crashed_uploads_leftovers_are_swept_at_start(ds):
+    (ds.root / "alpha").mkdir(parents=True)
+    (ds.root / "alpha" / ".incoming-ds-0123456789abcdef").write_bytes(b"half")
+    again = Datasets(ds.store, ds.root)
+    assert list((again.root / "alpha").iterdir()) == []

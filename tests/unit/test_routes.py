@@ -209,3 +209,58 @@ def test_a_model_the_server_does_not_serve_fails_at_once_with_both_names():
         c.generate(["p"], seed=1)
     assert e.value.status == 404 and "'other'" in str(e.value) and "['m']" in str(e.value)
     assert seen == []
+
+
+def test_a_server_without_a_model_list_still_serves_and_a_busy_one_is_waited_for():
+    from silico.llm import ModelServerError
+
+    def bare(req: httpx.Request) -> httpx.Response:
+        if req.url.path.endswith("/models"):
+            return httpx.Response(404, text="no such route")
+        return httpx.Response(
+            200, json={"choices": [{"text": " a<|im_end|>", "finish_reason": "stop"}]}
+        )
+
+    c = CompletionsClient(
+        "http://s/v1", "m", cache=ResponseCache(), transport=httpx.MockTransport(bare)
+    )
+    g = c.generate(["p"], seed=1, stop=["<|im_end|>"])[0]
+    assert g.text == " a" and "http://s/v1" in c.identity()  # known by its address only
+    busy = CompletionsClient(
+        "http://s/v1", "m", transport=httpx.MockTransport(lambda r: httpx.Response(503))
+    )
+    with pytest.raises(ModelServerError):  # transient: a worker waits, the study goes on
+        busy.server_model()
+
+
+def test_two_servers_with_one_served_name_share_a_cache_only_when_they_name_a_revision():
+    def served(revision: str) -> httpx.MockTransport:
+        def handle(req: httpx.Request) -> httpx.Response:
+            return httpx.Response(
+                200, json={"data": [{"id": "m", "root": "/w", "revision": revision}]}
+            )
+
+        return httpx.MockTransport(handle)
+
+    a = CompletionsClient("http://a/v1", "m", transport=served(""))
+    b = CompletionsClient("http://b/v1", "m", transport=served(""))
+    assert a.identity() != b.identity()
+    a = CompletionsClient("http://a/v1", "m", transport=served("abc"))
+    b = CompletionsClient("http://b/v1", "m", transport=served("abc"))
+    assert a.identity() == b.identity()
+
+
+def test_a_study_is_stored_with_the_routes_it_was_submitted_under(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'silico.db'}")
+    deployed_then = resolver(DEFAULTS, AllowedServers.of(["http://deployed/v1"]))
+    studies = Studies(
+        store, Orchestrator(store, _Recorder(), resolve=deployed_then), Tenancy(store)
+    )
+    st = studies.submit(yaml.safe_dump(_spec().model_dump(mode="json")), Tenancy(store).tenant({}))
+    stored = parse_spec(yaml.safe_load(store.get_study(st.id).spec_yaml))
+    assert stored.model.route("survey") == DEPLOYED
+    # The deployment moves to another model: the stored study keeps its own.
+    later = resolve(
+        stored, {r: ModelRoute(base_url="http://new/v1", name="big") for r in ROLE_NAMES}
+    )
+    assert later.model.route("survey") == DEPLOYED

@@ -151,19 +151,27 @@ class CompletionsClient:
     def server_model(self) -> dict[str, Any]:
         """What the server says of this client's model under ``/v1/models`` (asked once).
 
-        Raises ``ModelResponseError`` (404) when the server does not serve it, so a
-        study naming a model the server lacks fails at once with both names."""
+        Raises ``ModelResponseError`` (404) when the server lists models but not
+        this one, so a study naming a model the server lacks fails at once with
+        both names; a server that is down or busy is ``ModelServerError`` (waited
+        for, never a study failure); a server without ``/v1/models`` is taken as
+        it is, known by its address only."""
         if self._server is None:
+            url = f"{self.base_url}/models"
             try:
-                r = self._http.get(f"{self.base_url}/models")
+                r = self._http.get(url)
             except httpx.TransportError as e:
                 raise ModelServerError(f"model server at {self.base_url} unreachable: {e}") from e
-            if r.status_code != 200:
-                raise ModelResponseError(
-                    f"model server at {self.base_url} lists no models: HTTP {r.status_code}",
-                    r.status_code,
-                )
-            listed = [m for m in r.json().get("data", []) if isinstance(m, dict)]
+            if r.status_code == 429 or r.status_code >= 500:
+                raise ModelServerError(f"{url}: HTTP {r.status_code}")
+            try:
+                listed = r.json().get("data", []) if r.status_code == 200 else None
+            except (ValueError, AttributeError):
+                listed = None
+            if not isinstance(listed, list):
+                self._server = {}  # no model list: nothing to check, nothing to add
+                return self._server
+            listed = [m for m in listed if isinstance(m, dict)]
             mine = [m for m in listed if m.get("id") == self.model]
             if not mine:
                 raise ModelResponseError(
@@ -181,7 +189,9 @@ class CompletionsClient:
     def identity(self) -> str:
         """Which weights answer: the served name, the server's kind and its record of
         the model (path or repository, context length, revision), and the caller's
-        revision. Not the URL: one server reached by two addresses is one cache."""
+        revision. The address too unless the server names its weights' revision:
+        two servers with one served name may hold different weights (a
+        quantisation, a newer checkpoint), and only a revision tells them apart."""
         m = self.server_model()
         parts = [
             self.model,
@@ -191,6 +201,8 @@ class CompletionsClient:
             str(m.get("revision", "")),
             self.revision,
         ]
+        if not m.get("revision"):
+            parts.append(self.base_url)
         return "|".join(parts)
 
     def complete(self, prompt: str, stage: str = "default", **params: Any) -> dict[str, Any]:

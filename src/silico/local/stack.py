@@ -15,9 +15,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from silico.llm import served_model
+from silico.llm import ModelResponseError, ModelServerError, served_model
 from silico.local.procs import (
-    EMBEDDED_MODEL,
     REPO,
     ModelServerProc,
     Proc,
@@ -192,7 +191,12 @@ def up(
             model = start_model_server(home / "logs", threads=threads)
             model_url = model.base_url
         elif model_name is None:
-            model_name = served_model(model_url)
+            try:
+                model_name = served_model(model_url)
+            except (ModelServerError, ModelResponseError):
+                # Several models, or no list: studies must name theirs (resolution
+                # refuses a role left without one, naming it).
+                model_name = ""
         ports: dict[str, int] = {}
         for name in SERVICES:
             ports[name] = study_port if (name == "study" and study_port) else free_port()
@@ -200,7 +204,7 @@ def up(
         env = {
             "SILICO_KAFKA": f"127.0.0.1:{broker.port}",
             "SILICO_MODEL_URL": model_url,
-            "SILICO_MODEL_NAME": model_name or (model.model if model else EMBEDDED_MODEL),
+            "SILICO_MODEL_NAME": model.model if model else (model_name or ""),
             # One user on loopback: a study may name any server (a cluster lists its own).
             "SILICO_MODEL_URLS": "*",
             "SILICO_STORE_URL": store_url or f"sqlite:///{home / 'silico.db'}",

@@ -132,8 +132,9 @@ class Router:
             c = self._clients.get(key)
             if c is None:
                 if len(self._clients) >= MAX_CLIENTS:
-                    old = next(iter(self._clients))
-                    self._clients.pop(old).close()
+                    # Forgotten, not closed: units may still be calling it (its
+                    # connections close when the last of them lets go).
+                    self._clients.pop(next(iter(self._clients)))
                 c = self._clients[key] = self._make(*key)
             return c
 

@@ -846,6 +846,7 @@ def load_spec(path: str | Path, data_dir: str | Path | None = None) -> StudySpec
                 k: str(d / Path(getattr(spec.data, k)).name)
                 for k in ("csv", "codebook")
                 if getattr(spec.data, k) is not None
+                and not str(getattr(spec.data, k)).startswith("dataset://")
             }
         )
         spec = spec.model_copy(update={"data": data})

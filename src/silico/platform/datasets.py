@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,12 @@ from silico.v1 import study_pb2
 SCHEME = "dataset://"
 #: File types a dataset may be (data and codebooks).
 EXTENSIONS = (".csv", ".json", ".sav", ".dta", ".parquet")
-#: Datasets one tenant may keep at once.
+#: Datasets one tenant may keep at once, and their bytes together.
 MAX_DATASETS = 100
+MAX_TENANT_BYTES = 8 << 30
+#: Uploads in progress at once over all tenants: each holds a server thread while
+#: its client sends, and slow senders must not take every thread of the API.
+MAX_UPLOADS = 8
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,200}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _ID = re.compile(r"^ds-[0-9a-f]{16}$")
@@ -47,6 +52,14 @@ class Datasets:
         self.store = store
         self.root = Path(root).resolve()
         self.max_bytes = max_bytes
+        self._uploads = threading.BoundedSemaphore(MAX_UPLOADS)
+        # The study service is one process: a lock makes the quota check and the
+        # insert one step, and bytes still arriving count against the quota.
+        self._lock = threading.Lock()
+        self._arriving: dict[str, tuple[int, int]] = {}
+        # A crash mid-upload leaves its temporary file: nothing refers to it.
+        for stale in self.root.glob("*/.incoming-*"):
+            stale.unlink(missing_ok=True)
 
     def folder(self, tenant: str) -> Path:
         return self.root / tenant
@@ -76,8 +89,42 @@ class Datasets:
             )
         if not _SHA.match(h.sha256):
             raise ValidationError("header.sha256", "the hex SHA-256 of the file (64 characters)")
-        if len(self.store.list_datasets(tenant)) >= MAX_DATASETS:
-            raise QuotaError(f"{MAX_DATASETS} datasets are stored for this tenant; delete one")
+        if not self._uploads.acquire(blocking=False):
+            raise QuotaError(f"{MAX_UPLOADS} uploads are in progress; try again shortly")
+        try:
+            self._reserve(tenant, h.size_bytes)
+            try:
+                return self._receive(it, h, name, tenant)
+            finally:
+                self._release(tenant, h.size_bytes)
+        finally:
+            self._uploads.release()
+
+    def _reserve(self, tenant: str, size: int) -> None:
+        with self._lock:
+            kept = self.store.list_datasets(tenant)
+            count, pending = self._arriving.get(tenant, (0, 0))
+            if len(kept) + count >= MAX_DATASETS:
+                raise QuotaError(f"{MAX_DATASETS} datasets are stored for this tenant; delete one")
+            if sum(d.size_bytes for d in kept) + pending + size > MAX_TENANT_BYTES:
+                raise QuotaError(
+                    f"this tenant's datasets would pass {MAX_TENANT_BYTES >> 30} GB; delete some"
+                )
+            self._arriving[tenant] = (count + 1, pending + size)
+
+    def _release(self, tenant: str, size: int) -> None:
+        with self._lock:
+            count, pending = self._arriving.pop(tenant, (1, size))
+            if count > 1:
+                self._arriving[tenant] = (count - 1, pending - size)
+
+    def _receive(
+        self,
+        it: Iterator[study_pb2.UploadDatasetRequest],
+        h: study_pb2.DatasetHeader,
+        name: str,
+        tenant: str,
+    ) -> StoredDataset:
         ds_id = f"ds-{uuid.uuid4().hex[:16]}"
         folder = self.folder(tenant)
         folder.mkdir(parents=True, exist_ok=True)

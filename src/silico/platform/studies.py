@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from silico.core.errors import NotFoundError, QuotaError, ValidationError
 from silico.pipeline.registry import PROGRESS
 from silico.pipeline.runner import load_humans
@@ -83,8 +85,8 @@ class Studies:
         if len(text.encode()) > MAX_SPEC_BYTES:
             raise ValidationError("spec_yaml", f"larger than {MAX_SPEC_BYTES} bytes")
         # Routes to a model server the deployment does not allow fail here, by field.
-        spec = self.orch.resolve(parse_spec(load_yaml(text, "spec_yaml")))
-        spec = self.orch.locate(tenant.id, spec)  # dataset://<id>: this tenant's only
+        resolved = self.orch.resolve(parse_spec(load_yaml(text, "spec_yaml")))
+        spec = self.orch.locate(tenant.id, resolved)  # dataset://<id>: this tenant's only
         self.tenancy.check_data(tenant, spec)
         self.tenancy.check_spec(tenant, spec)  # before the data is read
         # Bad data paths and columns fail here, before anything is stored.
@@ -92,8 +94,14 @@ class Studies:
         self.tenancy.check_humans(tenant, humans.n)
         # The active-study limit again, in the insert's own transaction: concurrent
         # submissions cannot pass it together.
+        # Stored resolved: a restart after the deployment's models change goes on
+        # with the models the study began with (or fails saying so), never mixes them.
+        # Its datasets stay references, located again (and re-checked) on load.
         st = self.store.create_study(
-            spec.name, text, tenant=tenant.id, max_active=tenant.max_active_studies
+            spec.name,
+            yaml.safe_dump(resolved.model_dump(mode="json", exclude_unset=False)),
+            tenant=tenant.id,
+            max_active=tenant.max_active_studies,
         )
         self.orch.wake.set()
         return st
