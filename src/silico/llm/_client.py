@@ -184,7 +184,9 @@ class CompletionsClient:
 
     @property
     def is_vllm(self) -> bool:
-        return self.server_model().get("owned_by") == "vllm"
+        """vLLM itself, or KServe's Hugging Face runtime serving through vLLM (which
+        takes vLLM's sampling fields too)."""
+        return self.server_model().get("owned_by") in ("vllm", "kserve")
 
     def identity(self) -> str:
         """Which weights answer: the served name, the server's kind and its record of
