@@ -239,3 +239,155 @@ def test_data_dir_moves_a_labelled_file(files, tmp_path_factory):
     spec = load_spec(spec_dir / "s.yaml", data_dir=files)
     assert spec.data.path == str(files.resolve() / "s.sav") and spec.data.codebook is None
     assert load_humans(spec).n == 8
+
+
+# --- memory cap, dates, the columns read -------------------------------------------
+
+CAP = 2**20
+
+
+def _stopped_after(message: str) -> float:
+    """Bytes a refused read had decoded, from its message."""
+    import re
+
+    m = re.search(r"stopped after (\d+) (MB|bytes)", message)
+    assert m, message
+    return float(m.group(1)) * (2**20 if m.group(2) == "MB" else 1)
+
+
+def test_a_parquet_that_expands_is_stopped_while_read(tmp_path):
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # One 10 KB string for 20,000 rows: a dictionary page of one value and a run
+    # of zeros, so the file's own sizes say ~10 KB while pandas would hold 200 MB.
+    n, value = 20_000, "a" * 10_000
+    col = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value]))
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(
+        pa.table({"x": col, "n": np.arange(n, dtype=float)}),
+        path,
+        compression="zstd",
+        store_schema=False,  # read back as plain strings, as any other writer's file
+    )
+    assert path.stat().st_size < 100_000
+    start = time.perf_counter()
+    with pytest.raises(ValidationError) as e:
+        read_dataset(path, require_codebook=False, max_decoded_bytes=CAP)
+    assert time.perf_counter() - start < 5
+    assert e.value.field == "data.path" and "bomb.parquet" in e.value.message
+    assert _stopped_after(e.value.message) < n * len(value) / 10
+    # The numbers alone are small: reading only them passes.
+    df, _ = read_dataset(path, require_codebook=False, columns=["n"], max_decoded_bytes=CAP)
+    assert list(df.columns) == ["n"] and len(df) == n
+
+
+def test_a_stata_file_of_shared_long_strings_is_stopped_while_read(tmp_path):
+    import time
+
+    # strL cells point into one table of strings: 20,000 rows share one 10 KB value,
+    # a ~330 KB file that pandas would hold as 200 MB.
+    n, value = 20_000, "a" * 10_000
+    path = tmp_path / "bomb.dta"
+    pyreadstat.write_dta(pd.DataFrame({"x": [value] * n, "n": np.arange(n, dtype=float)}), path)
+    _, meta = pyreadstat.read_dta(str(path), metadataonly=True)
+    assert meta.variable_storage_width["x"] == 0 and path.stat().st_size < 400_000
+    start = time.perf_counter()
+    with pytest.raises(ValidationError) as e:
+        read_dataset(path, max_decoded_bytes=CAP)
+    assert time.perf_counter() - start < 5
+    assert e.value.field == "data.path" and "bomb.dta" in e.value.message
+    assert _stopped_after(e.value.message) < n * len(value) / 10
+    df, _ = read_dataset(path, columns=["n"], max_decoded_bytes=CAP)
+    assert list(df.columns) == ["n"] and len(df) == n
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta", "csv", "parquet"])
+def test_the_cap_counts_decoded_rows(files, fmt):
+    codebook = files / "cb.json" if fmt in ("csv", "parquet") else None
+    with pytest.raises(ValidationError, match="in memory once decoded") as e:
+        read_dataset(files / f"s.{fmt}", codebook, max_decoded_bytes=100)
+    assert e.value.field == "data.path"
+    df, _ = read_dataset(files / f"s.{fmt}", codebook, max_rows=3)
+    assert len(df) == 3 and list(df["resp"]) == ROWS["resp"][:3]
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta"])
+def test_a_labelled_file_with_dates_loads(files, fmt):
+    import datetime as dt
+
+    df = pd.DataFrame(ROWS)
+    df["born"] = [dt.date(1950 + i, 1, 2) for i in range(7)] + [None]
+    df["started"] = [dt.datetime(2018, 11, 7, 9, i) for i in range(8)]
+    path = files / f"dated.{fmt}"
+    labels = {"q1": Q1, "q2": Q2}
+    if fmt == "sav":
+        pyreadstat.write_sav(
+            df,
+            path,
+            column_labels=labels,
+            variable_value_labels={"q1": Q1_LABELS, "q2": Q2_LABELS},
+            missing_ranges={"q1": [-9, 8], "q2": [-9], "party": [9]},
+        )
+    else:
+        pyreadstat.write_dta(
+            df.drop(columns=["q1", "q2"]).assign(
+                q1=[x if x not in (-9, 8) else np.nan for x in ROWS["q1"]],
+                q2=[x if x != -9 else np.nan for x in ROWS["q2"]],
+            ),
+            path,
+            column_labels=labels,
+            variable_value_labels={"q1": Q1_LABELS, "q2": Q2_LABELS},
+        )
+    frame, cb = read_dataset(path)
+    # Dates come as numbers (the format's own count of days or seconds).
+    assert frame["born"].dtype == float and frame["born"].notna().sum() == 7
+    assert frame["born"].iloc[:7].is_monotonic_increasing
+    assert frame["started"].dtype == float and frame["started"].is_monotonic_increasing
+    assert cb.variables["born"]["scale_type"] == "continuous"
+    _same(_load(path), _load(files / "s.csv", files / "cb.json"))
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta", "csv", "parquet"])
+def test_reading_only_the_needed_columns_changes_nothing(files, fmt):
+    codebook = files / "cb.json" if fmt in ("csv", "parquet") else None
+    whole, cb = read_dataset(files / f"s.{fmt}", codebook)
+    assert len(whole.columns) == len(ROWS)
+    part, part_cb = read_dataset(files / f"s.{fmt}", codebook, columns=["q2", "resp", "nope"])
+    assert list(part.columns) == ["resp", "q2"]
+    pd.testing.assert_frame_equal(part, whole[["resp", "q2"]])
+    assert part_cb.variables["q2"] == cb.variables["q2"]
+    args = (["q1", "q2"], TRAITS)
+    kw = {"weight": "w", "id_column": "resp", "groups": ["age_cat4"]}
+    a = load_survey(whole, cb, *args, **kw)
+    b = load_survey(files / f"s.{fmt}", codebook, *args, **kw)
+    _same(a, b)
+    assert pd.Series(a.groups["age_cat4"]).equals(pd.Series(b.groups["age_cat4"]))
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta", "csv", "parquet"])
+def test_the_header_alone_names_the_columns(files, fmt):
+    from silico.core.data._readers import dataset_columns
+
+    assert dataset_columns(files / f"s.{fmt}") == list(ROWS)
+
+
+def test_a_csv_read_in_chunks_types_its_columns_as_a_whole_read(tmp_path, monkeypatch):
+    import silico.core.data._readers as readers
+
+    lines = ["id,num,late_text,zip,flag,blank"]
+    for i in range(3000):
+        text = str(i) if i < 2500 else "n/a"
+        zip_code = f"{i:05d}" if i != 2900 else "X1"
+        flag = "True" if i < 2000 else ""
+        lines.append(f"{i},{i / 7 if i % 5 else ''},{text},{zip_code},{flag},")
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(readers, "_CHUNK_BYTES", 8 * 6 * 400)  # ~400 rows a chunk
+    df, _ = read_dataset(path, require_codebook=False)
+    whole = pd.read_csv(path, low_memory=False)
+    pd.testing.assert_frame_equal(df, whole, check_exact=True)
+    for c in whole.columns:
+        assert [type(x) for x in df[c]] == [type(x) for x in whole[c]], c

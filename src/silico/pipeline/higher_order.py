@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from silico.core.data import SurveyData, load_survey, read_dataset
+from silico.core.data._readers import dataset_columns
 from silico.core.errors import ValidationError
 from silico.core.prompts import (
     KIND_PERSPECTIVES,
@@ -204,11 +205,12 @@ def human_columns(spec: Any) -> dict[str, str]:
     if not wanted:
         return wanted
     # Every format the study's data may be in (CSV, .sav, .dta, .parquet), with its codebook.
-    df, cb = read_dataset(spec.data.path, spec.data.codebook)
-    header = set(df.columns)
+    header = set(dataset_columns(spec.data.path))
     for col, field in wanted.items():
         if col not in header:
             raise ValidationError(field, f"column {col!r} is not in {Path(spec.data.path).name}")
+    # A labelled file's codebook entry of a column depends on its values: read those alone.
+    _, cb = read_dataset(spec.data.path, spec.data.codebook, columns=list(wanted))
     for it in ho.items:
         if it.human is None:
             continue

@@ -32,6 +32,9 @@ from silico.core.traits import CATALOGUE, SCHEMES, Scheme
 
 #: Share of a column's answering respondents a trait proposal must place in a category.
 MIN_MAPPED = 0.8
+#: Rows described: every column is read, so a long file is described by its first
+#: rows (enough for proposals; a study reads all rows of the columns it uses).
+MAX_ROWS = 200_000
 
 # Column names and labels that point at a trait: name-token prefixes, label pattern.
 _HINTS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -194,7 +197,7 @@ def inspect_dataset(
     """
     p = Path(path)
     fmt = data_format(p)
-    df, cb = read_dataset(p, codebook, require_codebook=False)
+    df, cb = read_dataset(p, codebook, require_codebook=False, max_rows=MAX_ROWS)
     n = len(df)
     weight = _find_weight(df, cb)
     id_column = _find_id(df, cb, exclude={weight})

@@ -253,6 +253,21 @@ class SurveyData:
         return df
 
 
+def _needed(
+    items: Sequence[str],
+    traits: Sequence[TraitColumn],
+    weight: str | None,
+    filters: Mapping[str, Sequence[object]] | None,
+    groups: Sequence[str],
+    id_column: str | None,
+) -> list[str]:
+    needed = list(items) + [t.column for t in traits] + list(groups)
+    needed += [weight] if weight else []
+    needed += [id_column] if id_column else []
+    needed += list((filters or {}).keys())
+    return needed
+
+
 def load_survey(
     data: pd.DataFrame | str | Path,
     codebook: Codebook | str | Path | None,
@@ -304,6 +319,7 @@ def load_survey(
     non-substantive code or one of the codebook's missing codes (NaN), or empty
     (NaN: not asked). Anything else is an error naming the column and value.
     """
+    needed = _needed(items, traits, weight, filters, groups, id_column)
     if isinstance(data, pd.DataFrame):
         if codebook is None:
             raise ValidationError("data.codebook", "a frame of codes needs its codebook")
@@ -314,14 +330,11 @@ def load_survey(
     else:
         from silico.core.data._readers import read_dataset
 
-        df, cb = read_dataset(data, codebook)
+        # Only the columns used are read: the rest of a wide survey costs time and memory.
+        df, cb = read_dataset(data, codebook, columns=needed)
         source = Path(data).name
     if not items:
         raise ValidationError("items", "at least one item is needed")
-    needed = list(items) + [t.column for t in traits] + list(groups)
-    needed += [weight] if weight else []
-    needed += [id_column] if id_column else []
-    needed += list((filters or {}).keys())
     absent = [c for c in dict.fromkeys(needed) if c not in df.columns]
     if absent:
         raise ValidationError("data.columns", f"missing in {source}: {absent}")
