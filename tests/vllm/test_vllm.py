@@ -223,7 +223,7 @@ def test_the_tiny_study_on_vllm_in_process_and_through_the_stack(vllm_server, em
     same = sum(
         a == b
         for a, b in zip(
-            sorted(b.text for b in local.backstories), sorted(stories["text"]), strict=False
+            sorted(b.text for b in local.backstories), sorted(stories["backstory"]), strict=False
         )
     )
     _record(
