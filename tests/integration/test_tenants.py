@@ -227,6 +227,7 @@ def test_load_several_tenants_at_once(tstack):
     )
 
 
+@pytest.mark.timeout(1200)
 def test_a_dataset_uploaded_over_the_api_serves_its_tenant_only(tstack, tmp_path):
     src = REPO / "data" / "cces_2018_sample"
     with _client(tstack, "delta") as c:
@@ -234,7 +235,14 @@ def test_a_dataset_uploaded_over_the_api_serves_its_tenant_only(tstack, tmp_path
         book = c.upload(src / "codebook.json")
         assert {d.id for d in c.datasets()} == {data.id, book.id}
         assert data.size_bytes == (src / "cces_2018_sample.csv").stat().st_size
-        spec = _spec(tstack, "delta", **{"data.csv": data.ref, "data.codebook": book.ref})
+        # Small: the point is where the data come from, not the study.
+        small = {
+            "backstories.count": 6,
+            "backstories.max_attempts": 1,
+            "data.sample": 6,
+            "matching.methods": ["greedy"],
+        }
+        spec = _spec(tstack, "delta", **{"data.csv": data.ref, "data.codebook": book.ref}, **small)
         study = c.submit(spec)
         # In use: not deletable until the study ends.
         with pytest.raises(ClientError) as e:
