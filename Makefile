@@ -59,7 +59,7 @@ test: venv system-packages lint ## Install everything and run the whole test sui
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: venv ## The logic in under a minute: core, plans, orchestrator, servicers (scripted model)
+test-fast: venv ## The logic in about a minute: core, plans, orchestrator, servicers, readers (scripted model)
 	$(PY) -m pytest tests/unit tests/store src/silico/core $(PYTEST_ARGS)
 
 .PHONY: test-unit
