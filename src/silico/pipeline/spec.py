@@ -418,7 +418,15 @@ class SurveySpec(_Strict):
     )
     orders: Annotated[list[Literal["identity", "reversed"]], Field(min_length=1)] = Field(
         default_factory=lambda: ["identity", "reversed"],
-        description="Option orders; logprob mode averages the distributions over them.",
+        description="Option orders the answers may be shown in.",
+    )
+    order_policy: Literal["seeded", "all"] = Field(
+        "seeded",
+        description="Logprob mode. seeded: each persona sees each item in one of `orders`, "
+        "drawn from the study seed (the reference's procedure; a letter-position preference "
+        "then cancels over personas, not within one). all: every order, distributions "
+        "averaged (twice the prompts for two orders). The sampled estimator always draws "
+        "one order per sample.",
     )
     max_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
         3,

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from silico.core.errors import ValidationError
 from silico.core.extraction import OptionScores, parse_text_answer, sampled_distribution
 from silico.core.prompts import (
     BACKSTORY_QUESTION_LONG,
@@ -350,6 +351,21 @@ def _presentation(it: Item, order: str) -> Any:
     return present(it, reversed_order(it.k) if order == "reversed" else None)
 
 
+ORDER_POLICIES = ("seeded", "all")
+
+
+def orders_shown(
+    it: Item, orders: Sequence[str], policy: str, key: tuple[object, ...]
+) -> Sequence[str]:
+    """The orders ``it`` is scored in for one context: all of them, or (``seeded``) one
+    drawn from the context's seed key, the one a sampled answer's first sample shows."""
+    if policy == "all" or len(orders) == 1:
+        return orders
+    if policy != "seeded":
+        raise ValidationError("order_policy", f"must be one of {list(ORDER_POLICIES)}")
+    return (orders[derive_seed(*key, it.id, 0, "order") % len(orders)],)
+
+
 def _logprob_prompts(ctx: str, it: Item, orders: Sequence[str]) -> tuple[list[str], list[Any]]:
     # The prompt ends in "Answer: (", the form the instruction asks for, so the
     # next token is the letter. Ending at "Answer:" left an instruct model's mass
@@ -421,13 +437,16 @@ def score_items(
     min_compliance: float = 0.0,
     series: bool = False,
     seed_stage: str | None = None,
+    order_policy: str = "all",
 ) -> Scored:
     """Each context answers each item: a distribution per (context, item).
 
     The ``logprob`` estimator reads the option letters' next-token probabilities under
     every order in ``orders`` and averages, in canonical order, the orders
     whose letter mass reaches ``min_compliance``; this cancels a model's
-    preference for a letter position. An answer with no such order is NaN
+    preference for a letter position. With ``order_policy="seeded"`` each context
+    sees each item in one order drawn from its seed key (:func:`orders_shown`), so the
+    preference cancels over contexts at half the prompts for two orders. An answer with no such order is NaN
     (non-compliant: missing, as the method says). The ``sampled`` estimator follows the
     released Anthology procedure: per context, item and sample a seeded random
     choice among ``orders``, a sampled completion parsed to an option, and
@@ -460,19 +479,23 @@ def score_items(
                 probs[c],
                 comp[c],
                 att[c],
+                order_policy,
             )
         elif estimator == "logprob":
-            prompts, ks, pres = [], [], []
+            # All of a context's prompts in one call: they share its prefix, so
+            # the server computes the context once and the suffixes as a batch.
+            prompts, ks, pres, spans = [], [], [], []
             for it in items:
-                ps, pr = _logprob_prompts(ctx, it, orders)
+                ps, pr = _logprob_prompts(ctx, it, orders_shown(it, orders, order_policy, key))
+                spans.append((len(prompts), len(prompts) + len(ps)))
                 prompts += ps
                 pres.append(pr)
-                ks += [it.k] * len(orders)
+                ks += [it.k] * len(ps)
             scores = lm.score_options(prompts, ks, stage=stage)
-            m = len(orders)
             for j, it in enumerate(items):
+                a, b = spans[j]
                 probs[c, j, : it.k], comp[c, j] = _combine_orders(
-                    scores[j * m : (j + 1) * m], pres[j], it.k, min_compliance
+                    scores[a:b], pres[j], it.k, min_compliance
                 )
         else:
             for j, it in enumerate(items):
@@ -505,6 +528,7 @@ def _score_series(
     probs: np.ndarray,
     comp: np.ndarray,
     att: np.ndarray,
+    order_policy: str = "all",
 ) -> None:
     """One context answers ``items`` in series (fills its rows of the outputs)."""
     rng = np.random.default_rng(derive_seed(*key, "series-order"))
@@ -513,7 +537,7 @@ def _score_series(
         it = items[j]
         here = series_context(ctx, answered)
         if estimator == "logprob":
-            prompts, pres = _logprob_prompts(here, it, orders)
+            prompts, pres = _logprob_prompts(here, it, orders_shown(it, orders, order_policy, key))
             scores = lm.score_options(prompts, [it.k] * len(prompts), stage=stage)
             dist, comp[j] = _combine_orders(scores, pres, it.k, min_compliance)
             probs[j, : it.k] = dist

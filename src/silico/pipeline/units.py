@@ -308,6 +308,7 @@ def plan_survey(
             max_attempts=a.max_attempts,
             min_compliance=a.min_compliance,
             series=a.series,
+            order_policy=a.order_policy,
         )
         return Unit("survey", f"{method}/{idx}", req)
 

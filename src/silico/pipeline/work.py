@@ -25,6 +25,7 @@ from silico.convert import (
 from silico.core.errors import ValidationError
 from silico.core.traits import CATALOGUE, TRAIT_NAMES, Trait
 from silico.pipeline.stages import (
+    ORDER_POLICIES,
     CriticSettings,
     annotate,
     critic_verdict,
@@ -196,6 +197,8 @@ def answer(models: Models, req: survey_pb2.AnswerRequest) -> survey_pb2.AnswerRe
         raise ValidationError("estimator", "must be 'logprob' or 'sampled'")
     if not 0.0 <= req.min_compliance <= 1.0:
         raise ValidationError("min_compliance", "must be within 0..1")
+    if req.order_policy not in ("", *ORDER_POLICIES):
+        raise ValidationError("order_policy", f"must be one of {list(ORDER_POLICIES)}")
     sc = score_items(
         models.lm,
         [req.context],
@@ -208,6 +211,7 @@ def answer(models: Models, req: survey_pb2.AnswerRequest) -> survey_pb2.AnswerRe
         first_index=req.index,
         min_compliance=req.min_compliance,
         series=req.series,
+        order_policy=req.order_policy or "all",
     )
     return answer_response(sc, items)
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from silico.v1 import common_pb2 as silico_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16silico/v1/survey.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\xcd\x01\n\rAnswerRequest\x12\x0f\n\x07\x63ontext\x18\x01 \x01(\t\x12\x1e\n\x05items\x18\x02 \x03(\x0b\x32\x0f.silico.v1.Item\x12\x0e\n\x06orders\x18\x03 \x03(\t\x12\x11\n\testimator\x18\x04 \x01(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12\r\n\x05index\x18\x06 \x01(\x05\x12\r\n\x05stage\x18\x07 \x01(\t\x12\x14\n\x0cmax_attempts\x18\x08 \x01(\x05\x12\x16\n\x0emin_compliance\x18\t \x01(\x01\x12\x0e\n\x06series\x18\n \x01(\x08\":\n\x0e\x41nswerResponse\x12(\n\x07\x61nswers\x18\x01 \x03(\x0b\x32\x17.silico.v1.Distribution2N\n\rSurveyService\x12=\n\x06\x41nswer\x12\x18.silico.v1.AnswerRequest\x1a\x19.silico.v1.AnswerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16silico/v1/survey.proto\x12\tsilico.v1\x1a\x16silico/v1/common.proto\"\xe3\x01\n\rAnswerRequest\x12\x0f\n\x07\x63ontext\x18\x01 \x01(\t\x12\x1e\n\x05items\x18\x02 \x03(\x0b\x32\x0f.silico.v1.Item\x12\x0e\n\x06orders\x18\x03 \x03(\t\x12\x11\n\testimator\x18\x04 \x01(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12\r\n\x05index\x18\x06 \x01(\x05\x12\r\n\x05stage\x18\x07 \x01(\t\x12\x14\n\x0cmax_attempts\x18\x08 \x01(\x05\x12\x16\n\x0emin_compliance\x18\t \x01(\x01\x12\x0e\n\x06series\x18\n \x01(\x08\x12\x14\n\x0corder_policy\x18\x0b \x01(\t\":\n\x0e\x41nswerResponse\x12(\n\x07\x61nswers\x18\x01 \x03(\x0b\x32\x17.silico.v1.Distribution2N\n\rSurveyService\x12=\n\x06\x41nswer\x12\x18.silico.v1.AnswerRequest\x1a\x19.silico.v1.AnswerResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,9 +33,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'silico.v1.survey_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ANSWERREQUEST']._serialized_start=62
-  _globals['_ANSWERREQUEST']._serialized_end=267
-  _globals['_ANSWERRESPONSE']._serialized_start=269
-  _globals['_ANSWERRESPONSE']._serialized_end=327
-  _globals['_SURVEYSERVICE']._serialized_start=329
-  _globals['_SURVEYSERVICE']._serialized_end=407
+  _globals['_ANSWERREQUEST']._serialized_end=289
+  _globals['_ANSWERRESPONSE']._serialized_start=291
+  _globals['_ANSWERRESPONSE']._serialized_end=349
+  _globals['_SURVEYSERVICE']._serialized_start=351
+  _globals['_SURVEYSERVICE']._serialized_end=429
 # @@protoc_insertion_point(module_scope)
