@@ -22,6 +22,9 @@ log = logging.getLogger("silico.llm")
 
 #: Top alternatives requested for option scoring (vLLM's default max_logprobs is 20).
 SCORE_LOGPROBS = 20
+#: Prompts sent in one scoring request: one survey unit's (8 items x 2 orders) fit,
+#: and the embedded server batches 32 rows at once.
+MAX_PROMPTS = 32
 #: Below this mass on a bare "(" the follow-up request is not worth making.
 PAREN_FOLLOWUP_MIN = 0.02
 
@@ -222,7 +225,12 @@ class CompletionsClient:
                 self.ledger.record(stage, Usage(calls=1, cache_hits=1))
                 return hit
         body = self._post({"model": self.model, "prompt": prompt, **params})
-        usage = body.get("usage") or {}
+        self._record(stage, body.get("usage") or {}, time.perf_counter() - t0)
+        if key is not None and self.cache is not None:
+            self.cache.put(key, body)
+        return body
+
+    def _record(self, stage: str, usage: dict[str, Any], seconds: float) -> None:
         details = usage.get("prompt_tokens_details") or {}
         self.ledger.record(
             stage,
@@ -231,12 +239,9 @@ class CompletionsClient:
                 prompt=int(usage.get("prompt_tokens", 0) or 0),
                 cached=int(details.get("cached_tokens", 0) or 0),
                 generated=int(usage.get("completion_tokens", 0) or 0),
-                seconds=time.perf_counter() - t0,
+                seconds=seconds,
             ),
         )
-        if key is not None and self.cache is not None:
-            self.cache.put(key, body)
-        return body
 
     def _map(self, fn: Any, items: Sequence[Any]) -> list[Any]:
         if len(items) <= 1 or self.concurrency == 1:
@@ -300,33 +305,65 @@ class CompletionsClient:
     ) -> list[OptionScores]:
         """Option distribution after each prompt from the next token's top logprobs.
 
+        The prompts go in one request (a list, chunked at :data:`MAX_PROMPTS`): a
+        caller's prompts share a context, which the server then computes once.
         Letters are read in the forms ``X``, `` X`` and ``(X``; when the model's
-        next token is a bare ``(`` the letter comes one token later, so a
-        follow-up request on ``prompt + " ("`` is folded in (see
-        :func:`silico.core.extraction.combine_with_followup`).
+        next token is a bare ``(`` the letter comes one token later, so the
+        prompts that need it get one more batched request on ``prompt + " ("``,
+        folded in by :func:`silico.core.extraction.combine_with_followup`.
         """
         ks = [n_options] * len(prompts) if isinstance(n_options, int) else list(n_options)
         if len(ks) != len(prompts):
             raise ValueError("one option count per prompt")
+        out = [
+            option_distribution(t, k) for t, k in zip(self._tops(prompts, stage), ks, strict=True)
+        ]
+        need = [i for i, d in enumerate(out) if d.paren_mass >= PAREN_FOLLOWUP_MIN]
+        if need:
+            tops = self._tops([prompts[i] + " (" for i in need], stage)
+            for i, t in zip(need, tops, strict=True):
+                out[i] = combine_with_followup(out[i], option_distribution(t, ks[i]))
+        return out
 
-        def top(prompt: str) -> dict[str, float]:
-            body = self.complete(
-                prompt, stage=stage, max_tokens=1, temperature=0.0, logprobs=SCORE_LOGPROBS
-            )
-            lp = body["choices"][0].get("logprobs") or {}
-            tops = lp.get("top_logprobs") or []
+    def _tops(self, prompts: Sequence[str], stage: str) -> list[dict[str, float]]:
+        """The first generated token's top logprobs after each prompt, cache first."""
+        params: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0, "logprobs": SCORE_LOGPROBS}
+        keys = [
+            cache_key(self.identity(), params, p) if self.cache is not None else None
+            for p in prompts
+        ]
+        choices: list[dict[str, Any] | None] = [None] * len(prompts)
+        for i, key in enumerate(keys):
+            hit = self.cache.get(key) if key is not None and self.cache is not None else None
+            if hit is not None:
+                self.ledger.record(stage, Usage(calls=1, cache_hits=1))
+                choices[i] = hit["choices"][0]
+        missing = [i for i, c in enumerate(choices) if c is None]
+        chunks = [missing[a : a + MAX_PROMPTS] for a in range(0, len(missing), MAX_PROMPTS)]
+
+        def send(rows: list[int]) -> None:
+            t0 = time.perf_counter()
+            body = self._post({"model": self.model, "prompt": [prompts[i] for i in rows], **params})
+            got = sorted(body["choices"], key=lambda c: int(c.get("index", 0)))
+            if len(got) != len(rows):
+                raise ModelResponseError(
+                    f"asked for {len(rows)} completions, the server returned {len(got)}"
+                )
+            self._record(stage, body.get("usage") or {}, time.perf_counter() - t0)
+            for i, c in zip(rows, got, strict=True):
+                choices[i] = c
+                key = keys[i]
+                if key is not None and self.cache is not None:
+                    self.cache.put(key, {"choices": [c]})
+
+        self._map(send, chunks)
+        out = []
+        for c in choices:
+            tops = ((c or {}).get("logprobs") or {}).get("top_logprobs") or []
             if not tops or not isinstance(tops[0], dict):
                 raise ModelResponseError("response has no top_logprobs for the first token")
-            return {str(k): float(v) for k, v in tops[0].items() if v is not None}
-
-        def one(i: int) -> OptionScores:
-            direct = option_distribution(top(prompts[i]), ks[i])
-            if direct.paren_mass >= PAREN_FOLLOWUP_MIN:
-                follow = option_distribution(top(prompts[i] + " ("), ks[i])
-                return combine_with_followup(direct, follow)
-            return direct
-
-        return self._map(one, range(len(prompts)))  # type: ignore[arg-type]
+            out.append({str(k): float(v) for k, v in tops[0].items() if v is not None})
+        return out
 
     def text_logprob(
         self, contexts: Sequence[str], texts: Sequence[str], stage: str = "critic"
