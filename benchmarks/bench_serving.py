@@ -1,4 +1,4 @@
-"""Serving benchmarks on the embedded model: prefix reuse and batched generation."""
+"""Serving benchmarks on the embedded model: prefix reuse, batched generation, and n samples."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 from transformers import AutoTokenizer
 
 from services.modelserver.engine import default_cache_dir
@@ -177,4 +178,77 @@ def bench_batched_generation(n: int = 16, max_tokens: int = 64) -> dict[str, obj
     return out
 
 
-BENCHMARKS = {"prefix_reuse": bench_prefix_reuse, "batched_generation": bench_batched_generation}
+def bench_sampled_n(
+    n: int = 40, max_tokens: int = 12, prompt_tokens: int = 250, seed: int = 1
+) -> dict[str, object]:
+    """``n`` sampled answers to one prompt (the reference's demographic survey sends
+    n=40): one request with ``n`` against ``n`` concurrent n=1 requests.
+
+    The server groups concurrent rows of one prompt too, so the n=1 requests are
+    also timed with ``prefix_reuse=false``: each row then prefills its own copy in
+    the left-padded batch, which is how the server ran them before ``n``.
+    """
+    tok = AutoTokenizer.from_pretrained(default_cache_dir())
+    story = _backstory(0, prompt_tokens - 20, tok)
+
+    def prompt(tag: str) -> str:
+        # A different first line per run: each starts with a cold prefix cache.
+        return f"Interview {tag}.\nQuestion: Tell me about yourself.\n\nAnswer: {story} I"
+
+    out: dict[str, object] = {"samples": n, "max_tokens": max_tokens}
+    body = {"max_tokens": max_tokens, "temperature": 1.0}
+    with tempfile.TemporaryDirectory() as d:
+        server = start_model_server(Path(d), threads=2)
+        try:
+            url = f"{server.base_url}/completions"
+            with httpx.Client(timeout=600) as http:
+
+                def post(**kw: object) -> dict[str, object]:
+                    r = http.post(url, json={"model": server.model, **body, **kw})
+                    r.raise_for_status()
+                    return r.json()  # type: ignore[no-any-return]
+
+                def computed(bodies: list[dict[str, object]]) -> int:
+                    return sum(
+                        u["prompt_tokens"] - u["prompt_tokens_details"]["cached_tokens"]  # type: ignore[index]
+                        for u in (b["usage"] for b in bodies)
+                    )
+
+                post(prompt="Warm up.", max_tokens=2, seed=0)
+                p = prompt("A")
+                out["prompt_tokens"] = len(tok.encode(p))
+                t0 = time.perf_counter()
+                one = post(prompt=p, n=n, seed=seed)
+                out["n_request_s"] = round(time.perf_counter() - t0, 2)
+                out["n_request_prompt_tokens_computed"] = computed([one])
+                assert len(one["choices"]) == n  # type: ignore[arg-type]
+                for label, tag, reuse in (
+                    ("separate", "B", True),
+                    ("separate_unshared", "C", False),
+                ):
+                    p = prompt(tag)
+                    t0 = time.perf_counter()
+                    with ThreadPoolExecutor(n) as pool:
+                        bodies = list(
+                            pool.map(
+                                lambda j: post(prompt=p, seed=seed + j, prefix_reuse=reuse),  # noqa: B023
+                                range(n),
+                            )
+                        )
+                    out[f"{label}_s"] = round(time.perf_counter() - t0, 2)
+                    out[f"{label}_prompt_tokens_computed"] = computed(bodies)
+        finally:
+            server.stop()
+    out["speedup_vs_separate"] = round(float(out["separate_s"]) / float(out["n_request_s"]), 2)  # type: ignore[arg-type]
+    out["speedup_vs_unshared"] = round(
+        float(out["separate_unshared_s"]) / float(out["n_request_s"]),  # type: ignore[arg-type]
+        2,
+    )
+    return out
+
+
+BENCHMARKS = {
+    "prefix_reuse": bench_prefix_reuse,
+    "batched_generation": bench_batched_generation,
+    "sampled_n": bench_sampled_n,
+}

@@ -281,6 +281,34 @@ class Result:
     seconds: float
 
 
+def _generator(seed: int | None) -> torch.Generator:
+    """A row's own sampling generator: seeded, or fresh entropy when unseeded."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**63)
+    return torch.Generator().manual_seed(int(seed))
+
+
+def shared_prompt_groups(
+    reqs: list[Params], ids: list[torch.Tensor], rows: list[int]
+) -> tuple[list[list[int]], list[int]]:
+    """Split generation ``rows`` into groups of two or more with identical prompt ids,
+    to be prefilled once, and the others (in their order).
+
+    Rows that turned prefix reuse off stay out of groups: sharing a prefill is
+    prefix reuse, and ``prefix_reuse=false`` measures the cost without it.
+    """
+    by_prompt: dict[tuple[int, ...], list[int]] = {}
+    rest = []
+    for i in rows:
+        if reqs[i].reuse_prefix:
+            by_prompt.setdefault(tuple(ids[i].tolist()), []).append(i)
+        else:
+            rest.append(i)
+    groups = [g for g in by_prompt.values() if len(g) > 1]
+    rest += [g[0] for g in by_prompt.values() if len(g) == 1]
+    return groups, sorted(rest)
+
+
 class Engine:
     """Completions on CPU for one causal LM, one request at a time (CPU-bound).
 
@@ -344,8 +372,12 @@ class Engine:
             self.cache.insert(ids, [(layer.keys, layer.values) for layer in kv.layers], logits)
         return logits, kv, cached_len
 
-    def validate(self, req: Params) -> torch.Tensor:
-        """Check a request's parameters; returns its prompt token ids."""
+    def validate(self, req: Params, memo: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Check a request's parameters; returns its prompt token ids.
+
+        ``memo`` maps prompts to their ids across the rows of one batch: the
+        ``n`` choices of a prompt are ``n`` rows, tokenized once.
+        """
         if req.max_tokens < 0:
             raise RequestError("max_tokens must be >= 0")
         if req.temperature < 0:
@@ -356,7 +388,11 @@ class Engine:
             raise RequestError("repetition_penalty must be in (0, 2]")
         if req.logprobs is not None and not 0 <= req.logprobs <= 20:
             raise RequestError("logprobs must be in 0..20")
-        ids = self.encode(req.prompt)
+        ids = memo.get(req.prompt) if memo is not None else None
+        if ids is None:
+            ids = self.encode(req.prompt)
+            if memo is not None:
+                memo[req.prompt] = ids
         if len(ids) == 0:
             raise RequestError("prompt must not be empty")
         if len(ids) + req.max_tokens > self.max_context:
@@ -392,23 +428,29 @@ class Engine:
     def complete_many(self, reqs: list[Params]) -> list[Result]:
         """Serve requests together.
 
-        Sampled generations run as one padded batch (one forward pass per
+        Sampled generations of one prompt (the ``n`` choices of a request, or
+        concurrent requests that send the same prompt) share one prefill
+        through the prefix cache and decode as one batch; generations of
+        distinct prompts run as one left-padded batch (one forward pass per
         decoding step for all). Scoring calls (one token) that share a cached
         prefix run as one batch of suffixes on that prefix; a scoring call
         with no cached prefix runs alone first, and leaves its prefix cached
         for the others.
         """
-        ids = [self.validate(r) for r in reqs]
+        memo: dict[str, torch.Tensor] = {}
+        ids = [self.validate(r, memo) for r in reqs]
         results: list[Result | None] = [None] * len(reqs)
         with self._lock:
             gen_rows = [i for i, r in enumerate(reqs) if r.max_tokens > 1]
             score_rows = [i for i, r in enumerate(reqs) if r.max_tokens == 1 and r.reuse_prefix]
-            single = [i for i in range(len(reqs)) if i not in gen_rows and i not in score_rows]
+            taken = set(gen_rows) | set(score_rows)
+            single = [i for i in range(len(reqs)) if i not in taken]
+            shared, gen_rows = shared_prompt_groups(reqs, ids, gen_rows)
             if len(gen_rows) == 1:
                 single += gen_rows
                 gen_rows = []
             for i in single:
-                results[i] = self._decode([reqs[i]], [ids[i]], single=True)[0]
+                results[i] = self._decode([reqs[i]], [ids[i]], "single")[0]
             remaining = score_rows
             while remaining:
                 groups: dict[int, list[tuple[int, int]]] = {}
@@ -422,7 +464,7 @@ class Engine:
                 for key, rows in groups.items():
                     if len(rows) == 1:
                         i = rows[0][0]
-                        results[i] = self._decode([reqs[i]], [ids[i]], single=True)[0]
+                        results[i] = self._decode([reqs[i]], [ids[i]], "single")[0]
                         continue
                     common = min(c for _, c in rows)
                     common = min([common] + [len(ids[i]) - 1 for i, _ in rows])
@@ -438,11 +480,15 @@ class Engine:
                 if not misses:
                     break
                 first = misses[0]
-                results[first] = self._decode([reqs[first]], [ids[first]], single=True)[0]
+                results[first] = self._decode([reqs[first]], [ids[first]], "single")[0]
                 remaining = misses[1:]
+            for group in shared:
+                batch = self._decode([reqs[i] for i in group], [ids[i] for i in group], "shared")
+                for i, res in zip(group, batch, strict=True):
+                    results[i] = res
             if gen_rows:
                 batch = self._decode(
-                    [reqs[i] for i in gen_rows], [ids[i] for i in gen_rows], single=False
+                    [reqs[i] for i in gen_rows], [ids[i] for i in gen_rows], "padded"
                 )
                 for i, res in zip(gen_rows, batch, strict=True):
                     results[i] = res
@@ -517,7 +563,7 @@ class Engine:
         results = []
         seconds = time.perf_counter() - t0
         for b, r in enumerate(reqs):
-            gen = torch.Generator().manual_seed(int(r.seed) if r.seed is not None else 0)
+            gen = _generator(r.seed)
             lp = torch.log_softmax(logits[b], dim=-1)
             tok = self._sample(r, logits[b], gen, ids[b])
             c = Choice("", "length")
@@ -555,21 +601,34 @@ class Engine:
         return int(torch.multinomial(probs, 1, generator=gen))
 
     @torch.inference_mode()
-    def _decode(self, reqs: list[Params], ids: list[torch.Tensor], single: bool) -> list[Result]:
+    def _decode(self, reqs: list[Params], ids: list[torch.Tensor], mode: str) -> list[Result]:
+        """Sampled completions of ``reqs``, one forward pass per step for all rows.
+
+        ``mode`` is how the prompts are prefilled: ``"single"`` (one row) and
+        ``"shared"`` (rows with one prompt) prefill it once through the prefix
+        cache and give every row a view of its KV; ``"padded"`` (distinct
+        prompts) runs them as one left-padded batch.
+        """
         t0 = time.perf_counter()
         n = len(reqs)
-        gens = [
-            torch.Generator().manual_seed(
-                int(r.seed) if r.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
-            )
-            for r in reqs
-        ]
+        gens = [_generator(r.seed) for r in reqs]
         mask: torch.Tensor | None = None
         positions: torch.Tensor | None = None
-        if single:
+        if mode in ("single", "shared"):
             logits1, kv, cached = self._prefill(ids[0], reqs[0].reuse_prefix)
-            logits = logits1.unsqueeze(0)
-            cached_list = [cached]
+            # Equal lengths need no mask: each row continues where the prompt ends.
+            logits = logits1.unsqueeze(0).expand(n, -1)
+            if n > 1:
+                kv = DynamicCache(
+                    ddp_cache_data=[
+                        (layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1))
+                        for layer in kv.layers
+                    ]
+                )
+            # The first row paid for the prefill; the others reused all of it, and
+            # say so, so that summed over rows "prompt - cached" is what was computed.
+            cached_list = [cached] + [len(ids[0])] * (n - 1)
+            self.cache.stats.saved_tokens += len(ids[0]) * (n - 1)
         else:
             # Left padding puts every row's next token in the last column.
             width = max(len(x) for x in ids)

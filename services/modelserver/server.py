@@ -67,7 +67,9 @@ class CompletionRequest(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     # vLLM's extra sampling parameter (the OpenAI API has none like it).
     repetition_penalty: float = Field(1.0, gt=0.0, le=2.0)
-    n: int = Field(1, ge=1, le=1)
+    # Choices per prompt (OpenAI's bound of 128); the n samples of a prompt share
+    # one prefill in the engine.
+    n: int = Field(1, ge=1, le=128)
     stop: str | list[str] | None = None
     seed: int | None = None
     logprobs: int | None = Field(None, ge=0, le=20)
@@ -114,10 +116,11 @@ class Batcher:
                 groups.append(g)
                 rows += len(g[0])
             valid = []
+            memo: dict[str, Any] = {}
             for params, fut in groups:
                 try:
                     for p in params:
-                        self.engine.validate(p)
+                        self.engine.validate(p, memo)
                     valid.append((params, fut))
                 except RequestError as e:
                     fut.set_exception(e)
@@ -166,6 +169,9 @@ class SmolModel(Model):
         raise NotImplementedError("use /openai/v1/completions")
 
     def params(self, req: CompletionRequest) -> list[Params]:
+        """One row per choice: prompt i's sample j is row ``i * n + j``, the choice
+        index OpenAI gives it, and with a ``seed`` it samples with ``seed + i * n + j``
+        (distinct per choice, and ``seed + i`` as before when ``n`` is 1)."""
         prompts = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
         if not prompts:
             raise RequestError("prompt must not be empty")
@@ -174,19 +180,21 @@ class SmolModel(Model):
         for i, prompt in enumerate(prompts):
             if not isinstance(prompt, str) or not prompt:
                 raise RequestError(f"prompt[{i}] must be a non-empty string")
-            out.append(
-                Params(
-                    prompt,
-                    max_tokens=req.max_tokens,
-                    temperature=req.temperature,
-                    top_p=req.top_p,
-                    repetition_penalty=req.repetition_penalty,
-                    seed=None if req.seed is None else req.seed + i,
-                    stop=stop,
-                    logprobs=req.logprobs,
-                    reuse_prefix=req.prefix_reuse,
+            for j in range(req.n):
+                k = i * req.n + j
+                out.append(
+                    Params(
+                        prompt,
+                        max_tokens=req.max_tokens,
+                        temperature=req.temperature,
+                        top_p=req.top_p,
+                        repetition_penalty=req.repetition_penalty,
+                        seed=None if req.seed is None else req.seed + k,
+                        stop=stop,
+                        logprobs=req.logprobs,
+                        reuse_prefix=req.prefix_reuse,
+                    )
                 )
-            )
         return out
 
     def response(
@@ -195,16 +203,25 @@ class SmolModel(Model):
         choices = []
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
         for i, (p, r) in enumerate(zip(params, results, strict=True)):
-            LATENCY.labels(self.name).observe(r.seconds)
+            if i % req.n == 0:
+                LATENCY.labels(self.name).observe(r.seconds)
+            # The token counters go per row: a choice that shared another row's
+            # prefill counts as a full prefix hit, so the computed counter stays
+            # what the model ran and the reuse ratio shows the sharing.
             PROMPT_TOKENS.labels(self.name).inc(r.prompt_tokens)
             COMPUTED_TOKENS.labels(self.name).inc(r.prompt_tokens - r.cached_tokens)
             GENERATED_TOKENS.labels(self.name).inc(r.completion_tokens)
             if r.cached_tokens:
                 PREFIX_HITS.labels(self.name).inc()
                 PREFIX_SAVED.labels(self.name).inc(r.cached_tokens)
-            usage["prompt_tokens"] += r.prompt_tokens
+            # Prompt tokens count once per prompt, not per choice, as vLLM reports
+            # them (it adds len(prompt_token_ids) once per prompt, outside its loop
+            # over the n outputs); cached tokens likewise, from the choice that
+            # reused least, so "prompt - cached" is what this prompt cost.
+            if i % req.n == 0:
+                usage["prompt_tokens"] += r.prompt_tokens
+                usage["cached_tokens"] += min(x.cached_tokens for x in results[i : i + req.n])
             usage["completion_tokens"] += r.completion_tokens
-            usage["cached_tokens"] += r.cached_tokens
             c = r.choice
             lp = None
             if req.logprobs is not None:
@@ -310,8 +327,13 @@ def add_openai_routes(app: FastAPI, model: SmolModel) -> None:
             # Prompt tokens' log-probabilities ahead of the generated ones, as
             # vLLM returns them (the critic's coherence score reads them).
             assert model.engine is not None
+            scored: dict[str, tuple[list[str], list[float | None], list[int]]] = {}
             for choice, p in zip(body["choices"], params, strict=True):
-                toks, lps, offs = await asyncio.to_thread(model.engine.prompt_logprobs, p.prompt)
+                if p.prompt not in scored:  # the n choices of a prompt share it
+                    scored[p.prompt] = await asyncio.to_thread(
+                        model.engine.prompt_logprobs, p.prompt
+                    )
+                toks, lps, offs = scored[p.prompt]
                 lp = choice["logprobs"]
                 lp["tokens"] = toks + lp["tokens"]
                 lp["token_logprobs"] = lps + lp["token_logprobs"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
+import torch
 
 from silico.core.prompts import Item, backstory_prompt, present, survey_prompt
 from silico.llm import CompletionsClient, ModelResponseError, ModelServerError, ResponseCache
@@ -160,7 +161,9 @@ def test_metrics_count_requests_and_prefix_hits(model_server, client):
 
     before = scrape()
     prompts = [survey_prompt(BACKSTORY + " Extra.", present(it)) for it in ITEMS]
-    client.score_options(prompts, [it.k for it in ITEMS])
+    # One request per prompt (score_options may put them all in one).
+    for p in prompts:
+        client.complete(p, max_tokens=1, temperature=0, logprobs=5)
     after = scrape()
     key = f'silico_modelserver_requests_total{{model="{MODEL}",status="200"}}'
     assert after[key] >= before.get(key, 0) + 3
@@ -222,3 +225,134 @@ def test_coherence_ranks_a_life_story_above_noise(client):
     story = coherence(client, BACKSTORY)
     noise = coherence(client, "Esteamos. ¡Mineamos, estos pobres basta! Ξ λ ψ glorp vantu selk.")
     assert -6 < story < -1 and noise < story - 1.5
+
+
+# -- n choices per prompt ---------------------------------------------------------
+
+# A story cut mid-sentence: the model goes on rather than ending at once.
+STORY = "Question: Tell me about yourself.\n\nAnswer: " + BACKSTORY + " {extra}"
+
+
+def _post(server, **body):  # type: ignore[no-untyped-def]
+    r = httpx.post(f"{server.base_url}/completions", json={"model": MODEL, **body}, timeout=300)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _computed_tokens(server) -> float:  # type: ignore[no-untyped-def]
+    text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
+    name = f'silico_modelserver_prompt_tokens_computed_total{{model="{MODEL}"}}'
+    return next(float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith(name))
+
+
+def test_n_choices_are_indexed_distinct_and_reproducible(model_server):
+    prompt = STORY.format(extra="I also keep horses, and")
+    body = dict(prompt=prompt, max_tokens=12, temperature=1.0, seed=5)
+    before = _computed_tokens(model_server)
+    a = _post(model_server, n=3, **body)
+    computed = _computed_tokens(model_server) - before
+    b = _post(model_server, n=3, **body)
+    one = _post(model_server, **body)
+    assert [c["index"] for c in a["choices"]] == [0, 1, 2]
+    texts = [c["text"] for c in a["choices"]]
+    assert len(set(texts)) > 1  # seeds 5, 6, 7
+    assert texts == [c["text"] for c in b["choices"]]
+    # n=1 (the default) is the old request: choice 0 of n=3 uses the same seed.
+    assert [c["index"] for c in one["choices"]] == [0] and one["choices"][0]["text"] == texts[0]
+    assert _post(model_server, n=1, **body)["choices"] == one["choices"]
+    # Usage as vLLM reports it: the prompt once, every choice's completion.
+    n_prompt = one["usage"]["prompt_tokens"]
+    assert a["usage"]["prompt_tokens"] == n_prompt
+    assert 3 <= a["usage"]["completion_tokens"] <= 3 * 12
+    # One prefill for the three samples, not three (the backstory may be cached
+    # already by other tests).
+    cached = a["usage"]["prompt_tokens_details"]["cached_tokens"]
+    assert cached < n_prompt
+    assert computed == n_prompt - cached
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_n_samples_equal_separate_requests_with_their_seeds(model_server, temperature):
+    # Greedy choices are identical; seeded ones equal what n=1 requests with the
+    # seeds seed+j sample alone. The first token's logits come from the one shared
+    # prefill, so its logprob is bitwise equal; later steps run as a batch of 4
+    # rather than 1 and differ by ~1e-5 in logprob (measured), which has not
+    # changed a sampled token for this prompt and these seeds.
+    prompt = STORY.format(extra=f"Last weekend (at t={temperature:g}) I")
+    body = dict(prompt=prompt, max_tokens=16, temperature=temperature, logprobs=0)
+    shared = _post(model_server, n=4, seed=40, **body)["choices"]
+    alone = [_post(model_server, seed=40 + j, **body)["choices"][0] for j in range(4)]
+    assert [c["text"] for c in shared] == [c["text"] for c in alone]
+    for s, a in zip(shared, alone, strict=True):
+        assert s["logprobs"]["tokens"] == a["logprobs"]["tokens"]
+        assert s["logprobs"]["token_logprobs"][0] == a["logprobs"]["token_logprobs"][0]
+        assert np.allclose(
+            s["logprobs"]["token_logprobs"], a["logprobs"]["token_logprobs"], atol=1e-3
+        )
+    if temperature == 0:
+        assert len({c["text"] for c in shared}) == 1
+    else:
+        assert len({c["text"] for c in shared}) > 1
+
+
+def test_n_with_a_prompt_list_orders_choices_prompt_major(model_server):
+    prompts = [STORY.format(extra="My favourite meal is"), "Question: Name a color.\n\nAnswer:"]
+    body = dict(max_tokens=8, temperature=1.0)
+    both = _post(model_server, prompt=prompts, n=2, seed=9, **body)
+    assert [c["index"] for c in both["choices"]] == [0, 1, 2, 3]
+    # Choice i*n+j is prompt i's sample j, seeded seed+i*n+j.
+    each = [
+        _post(model_server, prompt=p, n=2, seed=9 + 2 * i, **body) for i, p in enumerate(prompts)
+    ]
+    assert [c["text"] for c in both["choices"]] == [c["text"] for e in each for c in e["choices"]]
+    assert both["usage"]["prompt_tokens"] == sum(e["usage"]["prompt_tokens"] for e in each)
+    assert both["usage"]["completion_tokens"] == sum(e["usage"]["completion_tokens"] for e in each)
+
+
+def test_n_with_echo_and_with_one_token_scoring(model_server):
+    prompt = "Question: Where were you born?\n\nAnswer:"
+    echo = _post(
+        model_server, prompt=prompt, n=2, max_tokens=3, temperature=0, logprobs=0, echo=True
+    )
+    assert len(echo["choices"]) == 2
+    for c in echo["choices"]:
+        assert c["text"].startswith(prompt)
+        assert c["logprobs"]["token_logprobs"][0] is None  # the prompt's tokens come first
+    assert echo["choices"][0]["logprobs"] == echo["choices"][1]["logprobs"]
+    scored = _post(model_server, prompt=prompt, n=3, max_tokens=1, temperature=0, logprobs=5)
+    assert [c["index"] for c in scored["choices"]] == [0, 1, 2]
+    tops = [c["logprobs"]["top_logprobs"][0] for c in scored["choices"]]
+    assert tops[0].keys() == tops[1].keys() == tops[2].keys()
+    assert len({c["text"] for c in scored["choices"]}) == 1
+
+
+@pytest.mark.parametrize("n", [0, 129, "many"])
+def test_n_out_of_range_is_400_naming_n(model_server, n):
+    r = httpx.post(
+        f"{model_server.base_url}/completions",
+        json={"model": MODEL, "prompt": "x", "n": n},
+        timeout=30,
+    )
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["param"] == "n" and err["message"].startswith("n: ")
+
+
+def test_generation_rows_of_one_prompt_are_grouped():
+    from services.modelserver.engine import Params, shared_prompt_groups
+
+    a, b, c = (torch.tensor(x) for x in ([1, 2, 3], [1, 2, 4], [1, 2]))
+    reqs = [
+        Params("a"),
+        Params("b"),
+        Params("a"),
+        Params("c"),
+        Params("a", reuse_prefix=False),
+        Params("b"),
+        Params("a"),
+    ]
+    ids = [a, b, a, c, a, b, a]
+    groups, rest = shared_prompt_groups(reqs, ids, list(range(7)))
+    assert groups == [[0, 2, 6], [1, 5]]
+    assert rest == [3, 4]  # a distinct prompt, and one that turned prefix reuse off
+    assert shared_prompt_groups(reqs, ids, [0, 1, 3]) == ([], [0, 1, 3])
