@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import bench_core, bench_platform, bench_serving
+from benchmarks import bench_core, bench_peer, bench_platform, bench_serving
 
 BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     **bench_core.BENCHMARKS,
     **bench_serving.BENCHMARKS,
+    **bench_peer.BENCHMARKS,
     **bench_platform.BENCHMARKS,
 }
 
