@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from silico.core.extraction import combine_with_followup, option_distribution
 from silico.core.prompts import Item, backstory_prompt, present, survey_prompt
 from silico.llm import CompletionsClient, ModelResponseError, ModelServerError, ResponseCache
+from silico.llm._client import PAREN_FOLLOWUP_MIN
 
 from .conftest import MODEL, free_port, start_model_server
 
@@ -356,3 +358,31 @@ def test_generation_rows_of_one_prompt_are_grouped():
     assert groups == [[0, 2, 6], [1, 5]]
     assert rest == [3, 4]  # a distinct prompt, and one that turned prefix reuse off
     assert shared_prompt_groups(reqs, ids, [0, 1, 3]) == ([], [0, 1, 3])
+
+
+def test_a_persona_context_beyond_a_cached_framing_is_computed_once(client):
+    """Every persona's prompts start with the same framing; once it is cached, a new
+    persona's items must not each recompute the persona's story after it."""
+    frame = "Question: Tell me about yourself, in your own words, at some length.\nAnswer: "
+    other = frame + BACKSTORY.replace("Iowa", "Ohio").replace("Linda", "Maria")
+    client.score_options([survey_prompt(other, present(it)) for it in ITEMS], 4)
+    mine = frame + "My name is Dale. " + BACKSTORY
+    prompts = [survey_prompt(mine, present(it)) for it in ITEMS]
+    before = client.ledger.total()
+    scored = client.score_options(prompts, [it.k for it in ITEMS])
+    used = client.ledger.total()
+    computed = (used.prompt - before.prompt) - (used.cached - before.cached)
+    sent = used.prompt - before.prompt
+    # The story (~150 tokens) once plus three question blocks, not the story three times.
+    assert computed < sent * 0.6, (computed, sent)
+
+    def tops(p: str) -> dict[str, float]:
+        body = client.complete(p, max_tokens=1, temperature=0, logprobs=20, prefix_reuse=False)
+        return body["choices"][0]["logprobs"]["top_logprobs"][0]
+
+    for s, p, it in zip(scored, prompts, ITEMS, strict=True):
+        alone = option_distribution(tops(p), it.k)
+        if alone.paren_mass >= PAREN_FOLLOWUP_MIN:
+            alone = combine_with_followup(alone, option_distribution(tops(p + " ("), it.k))
+        assert np.allclose(s.probs, alone.probs, atol=1e-4)
+        assert s.compliance == pytest.approx(alone.compliance, abs=1e-4)
