@@ -20,6 +20,7 @@ from silico.local.procs import start_model_server
 from silico.local.stack import up
 from silico.pipeline.runner import run_study
 from silico.pipeline.spec import load_spec
+from silico.report import write_report
 from silico.v1 import common_pb2, study_pb2, study_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,8 @@ def _in_process(home: Path) -> float:
     try:
         with CompletionsClient(server.base_url, spec.model.name, concurrency=16) as lm:
             t0 = time.perf_counter()
-            run_study(spec, lm)
+            # The report too: the platform writes one before a study succeeds.
+            write_report(run_study(spec, lm), home / "report-inproc", lm.ledger)
             return time.perf_counter() - t0
     finally:
         server.stop()
@@ -69,7 +71,7 @@ def bench_platform_overhead() -> dict[str, object]:
         "services_kafka_s": round(dist, 1),
         "stack_startup_s (not counted)": round(startup, 1),
         "ratio": round(dist / inproc, 3),
-        "goal": "ratio <= 1.10",
+        "goal": "ratio <= 1.05",
     }
 
 

@@ -33,12 +33,6 @@ from silico.runtime.app import (
 from silico.runtime.grpc_server import Served, Tls, serve, wait_for_shutdown
 from silico.runtime.settings import ServiceSettings
 
-#: Units a worker handles at once, by stage, unless SILICO_WORKER_CONCURRENCY says.
-#: A demographics unit sends one prompt per trait over one backstory prefix and a
-#: survey unit one per item and order: a few units at a time keep the model
-#: server's prefix batches whole.
-WORKER_CONCURRENCY = {"demographics": 4, "survey": 2}
-
 log = logging.getLogger("silico.serve")
 
 
@@ -160,14 +154,11 @@ def _worker(name: str, ctx: Context, stop: threading.Event) -> Callable[[], None
     handle = unit_handler(
         name, open_store(s), unit_compute(name, ctx.router), uses_model=ctx.router is not None
     )
-    concurrency = (
-        s.worker_concurrency
-        if "worker_concurrency" in s.model_fields_set
-        else WORKER_CONCURRENCY.get(name, s.worker_concurrency)
-    )
-
+    # Every stage takes as many units at once as the in-process runner: a unit's
+    # prompts now travel in one request, so interleaved units no longer split a
+    # persona's prefix batch (survey workers were held to 2 units, demographics to 4).
     return lambda: k.run_worker(
-        name, s.kafka_config(), handle, announce(name), stop, concurrency=concurrency
+        name, s.kafka_config(), handle, announce(name), stop, concurrency=s.worker_concurrency
     )
 
 

@@ -201,6 +201,9 @@ def make_consumer(
         request_timeout_ms=30_000,
         # Notice re-created topics (after a broker restart) within seconds.
         metadata_max_age_ms=5000,
+        # Bounds each hand-off whether or not the broker answers a waiting fetch as
+        # soon as data arrives (kafka-python's default waits up to 500 ms).
+        fetch_max_wait_ms=50,
     )
 
 
