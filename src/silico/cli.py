@@ -244,10 +244,13 @@ def _print_headline(table: Any, report: Path, t0: float) -> None:
     print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     folder = report if report.is_dir() else report.parent
     doc_path = folder / "metrics.json"
-    if doc_path.is_file():
-        _print_honesty(json.loads(doc_path.read_text()))
+    doc = json.loads(doc_path.read_text()) if doc_path.is_file() else {}
+    if doc:
+        _print_honesty(doc)
     print(f"\nreport: {report}  (metrics.json, tables/, data/, plots/ beside it)")
-    print(f"wall time: {time.monotonic() - t0:.0f}s")
+    stages = doc.get("seconds") or {}
+    per_stage = ", ".join(f"{k} {v:.0f}s" for k, v in stages.items())
+    print(f"wall time: {time.monotonic() - t0:.0f}s" + (f" ({per_stage})" if per_stage else ""))
 
 
 def _print_honesty(doc: dict[str, Any]) -> None:

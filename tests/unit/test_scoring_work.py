@@ -166,3 +166,19 @@ def test_many_prompts_are_chunked_and_a_short_answer_is_an_error():
     c = CompletionsClient("http://m/v1", "m", transport=httpx.MockTransport(short))
     with pytest.raises(ModelResponseError, match="asked for 2 completions"):
         c.score_options(["a", "b"], 2)
+
+
+def test_the_end_of_a_run_prints_each_stage_seconds(tmp_path, capsys):
+    import time
+
+    import pandas as pd
+
+    from silico.cli import _print_headline
+
+    seconds = {"backstory": 300.2, "demographics": 80.0, "survey": 150.6, "metrics": 4.1}
+    (tmp_path / "metrics.json").write_text(json.dumps({"seconds": seconds}))
+    table = pd.DataFrame({"method": ["anthology"], "wd": [0.1]})
+    _print_headline(table, tmp_path / "report.html", time.monotonic() - 600)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("wall time: 600s (")
+    assert "backstory 300s, demographics 80s, survey 151s, metrics 4s" in last
