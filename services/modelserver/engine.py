@@ -205,6 +205,9 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: int) -> bool:
+        return key in self._entries
+
     def peek(self, ids: torch.Tensor) -> tuple[int | None, int]:
         """Key of the entry sharing the longest prefix with ``ids`` and that length
         (``(None, 0)`` below ``min_tokens``); changes nothing."""
@@ -527,11 +530,16 @@ class Engine:
         the context is computed once instead of once per item (SmolLM2 on a
         survey unit: 8 x ~255 suffix tokens became ~180 + 8 x ~90).
         """
-        if len(rows) == 1:
-            results[rows[0]] = self._decode([reqs[rows[0]]], [ids[rows[0]]], "single")[0]
+        if len(rows) == 1 or key not in self.cache:
+            # Alone, or its entry was evicted by an earlier group's inserts: each row
+            # on its own longest prefix (rare; correct, only less batched).
+            for i in rows:
+                results[i] = self._decode([reqs[i]], [ids[i]], "single")[0]
             return
-        common = min(len(ids[i]) - 1 for i in rows)
-        common = min(common, self.cache.peek_length(key, ids[rows[0]]))
+        # Rows can match the entry to different lengths (a follow-up on its own full
+        # prompt beside another persona's first item): the batch may use only what
+        # every row shares with it.
+        common = min(min(len(ids[i]) - 1, self.cache.peek_length(key, ids[i])) for i in rows)
         clusters: dict[tuple[int, ...], list[int]] = {}
         for i in rows:
             clusters.setdefault(tuple(ids[i][common : common + EXTEND_MIN].tolist()), []).append(i)
@@ -553,16 +561,16 @@ class Engine:
                 results[i] = res
         for c in extend:
             shared = _cluster_prefix(c, ids)
-            self._prefill(ids[c[0]][:shared], reuse=True, keep=True)
-            k2, _ = self.cache.peek(ids[c[0]])
-            if k2 is None:  # too big to cache: each row alone
+            _, _, reused = self._prefill(ids[c[0]][:shared], reuse=True, keep=True)
+            k2, n2 = self.cache.peek(ids[c[0]])
+            if k2 is None or n2 < shared:  # too big to cache: each row alone
                 for i in c:
                     results[i] = self._decode([reqs[i]], [ids[i]], "single")[0]
                 continue
             entry = self.cache.use(k2, shared)
             batch = self._score_on_prefix([reqs[i] for i in c], [ids[i] for i in c], entry, shared)
             # The extension's tokens were computed for the cluster: count them once.
-            batch[0].cached_tokens = common
+            batch[0].cached_tokens = reused
             for i, res in zip(c, batch, strict=True):
                 results[i] = res
 
@@ -611,16 +619,18 @@ class Engine:
             ]
         )
         last = torch.tensor([len(x) - 1 for x in suffixes])
+        keep = width - int(last.min())
         out = self.model(
             input_ids=input_ids,
             attention_mask=mask,
             position_ids=positions,
             past_key_values=kv,
             use_cache=True,
-            # Each row's own last real token (right padding): one projection per row.
-            logits_to_keep=last.unsqueeze(1),
+            # Project only the columns from the earliest row end on (an int keeps to
+            # what transformers >= 4.50 takes; rows end within a few tokens).
+            logits_to_keep=keep,
         )
-        logits = out.logits[:, 0].float()
+        logits = out.logits[torch.arange(n), last - (width - keep)].float()
         # Keep each full prompt too: a follow-up on it (the letter after a bare
         # "(") then costs a token or two instead of the whole suffix again.
         for b, x in enumerate(suffixes):

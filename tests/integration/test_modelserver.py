@@ -386,3 +386,27 @@ def test_a_persona_context_beyond_a_cached_framing_is_computed_once(client):
             alone = combine_with_followup(alone, option_distribution(tops(p + " ("), it.k))
         assert np.allclose(s.probs, alone.probs, atol=1e-4)
         assert s.compliance == pytest.approx(alone.compliance, abs=1e-4)
+
+
+def test_a_batch_mixing_a_follow_up_and_another_persona_scores_each_on_its_own_context(
+    model_server,
+):
+    """Rows that match one cached entry to different lengths (a follow-up on its own
+    full prompt, another persona's first items on the shared framing) must each be
+    scored on what they share with it, never on the other persona's story."""
+    frame = "Question: Tell me about yourself, in your own words, at some length.\nAnswer: "
+    p_ctx = frame + BACKSTORY
+    q_ctx = frame + BACKSTORY.replace("Iowa", "Maine").replace("Linda", "Rosa")
+    url = f"{model_server.base_url}/completions"
+    args = {"model": MODEL, "max_tokens": 1, "temperature": 0, "logprobs": 20}
+    p_prompts = [survey_prompt(p_ctx, present(it)) for it in ITEMS]
+    httpx.post(url, json={**args, "prompt": p_prompts}, timeout=120).raise_for_status()
+    mixed = [p_prompts[0] + " (", *(survey_prompt(q_ctx, present(it)) for it in ITEMS)]
+    got = httpx.post(url, json={**args, "prompt": mixed}, timeout=120).json()["choices"]
+    for prompt, choice in zip(mixed, sorted(got, key=lambda c: c["index"]), strict=True):
+        alone = httpx.post(
+            url, json={**args, "prompt": prompt, "prefix_reuse": False}, timeout=120
+        ).json()["choices"][0]
+        a, b = choice["logprobs"]["top_logprobs"][0], alone["logprobs"]["top_logprobs"][0]
+        assert list(a)[:3] == list(b)[:3]
+        assert max(abs(a[k] - b[k]) for k in set(a) & set(b)) < 1e-3
