@@ -18,6 +18,7 @@ differs.
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +88,7 @@ class _Peer:
         self.http = httpx.Client(timeout=900)
         self.requests = 0
         self.completions = 0
+        self._lock = threading.Lock()
 
     def sample(self, prompt: str, seed: int, n: int = 1) -> list[str]:
         r = self.http.post(
@@ -102,8 +104,9 @@ class _Peer:
             },
         )
         r.raise_for_status()
-        self.requests += 1
-        self.completions += n
+        with self._lock:  # personas run in threads
+            self.requests += 1
+            self.completions += n
         return [c["text"] for c in sorted(r.json()["choices"], key=lambda c: c["index"])]
 
     def survey(self, ctx: str, items: Sequence[Item], p: int) -> tuple[np.ndarray, int]:

@@ -182,3 +182,21 @@ def test_the_end_of_a_run_prints_each_stage_seconds(tmp_path, capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("wall time: 600s (")
     assert "backstory 300s, demographics 80s, survey 151s, metrics 4s" in last
+
+
+def test_a_lone_prompt_goes_as_a_string_and_choices_must_index_the_prompts():
+    seen: list[object] = []
+
+    def one(req: httpx.Request) -> httpx.Response:
+        prompt = json.loads(req.content)["prompt"]
+        seen.append(prompt)
+        n = 1 if isinstance(prompt, str) else len(prompt)
+        # Every choice claims index 0: a proxy that lost the indices.
+        choices = [{**_top({"A": 0.6, "B": 0.4}), "index": 0} for _ in range(n)]
+        return httpx.Response(200, json={"choices": choices, "usage": {}})
+
+    c = CompletionsClient("http://m/v1", "m", transport=httpx.MockTransport(one))
+    assert np.allclose(c.score_options(["only"], 2)[0].probs, [0.6, 0.4])
+    assert seen == ["only"]
+    with pytest.raises(ModelResponseError, match="index the prompts"):
+        c.score_options(["a", "b"], 2)

@@ -343,12 +343,16 @@ class CompletionsClient:
 
         def send(rows: list[int]) -> None:
             t0 = time.perf_counter()
-            body = self._post({"model": self.model, "prompt": [prompts[i] for i in rows], **params})
+            # A lone prompt goes as a string: servers that take only one still work.
+            sent = prompts[rows[0]] if len(rows) == 1 else [prompts[i] for i in rows]
+            body = self._post({"model": self.model, "prompt": sent, **params})
             got = sorted(body["choices"], key=lambda c: int(c.get("index", 0)))
             if len(got) != len(rows):
                 raise ModelResponseError(
                     f"asked for {len(rows)} completions, the server returned {len(got)}"
                 )
+            if len(rows) > 1 and [int(c.get("index", -1)) for c in got] != list(range(len(rows))):
+                raise ModelResponseError("the server's choices do not index the prompts 0..n-1")
             self._record(stage, body.get("usage") or {}, time.perf_counter() - t0)
             for i, c in zip(rows, got, strict=True):
                 choices[i] = c

@@ -726,7 +726,7 @@ class StudySpec(_Strict):
     description: str = ""
     procedure: Literal["silico", "anthology-2024"] = Field(
         "silico",
-        description="silico: Silico's defaults (logprob answers over both option orders, "
+        description="silico: Silico's defaults (logprob answers in a seeded option order, "
         "log-likelihood matching, survey weights). anthology-2024: the released Anthology code's "
         "procedure (sampled answers with retries, 40 sampled demographic answers, raw-product "
         "Hungarian matching, unweighted metrics, 20 split-halves); a spec's own settings win.",
