@@ -190,48 +190,42 @@ def bench_peer_ratio(n_personas: int = N_PERSONAS) -> dict[str, object]:
         home = Path(d)
         contexts, _ = _fresh(home, lambda url, m: _personas(url, m, n_personas))
 
-        def silico_survey(policy: str) -> Callable[[str, str], Any]:
+        def silico(per_persona: Callable[[Any, int], Any]) -> Callable[[str, str], Any]:
+            """Silico's unit for each persona, concurrently: the rows and the requests."""
+
             def run(url: str, model: str) -> Any:
                 with CompletionsClient(url, model, concurrency=workers, timeout=900) as lm:
-                    rows = _pool(
-                        n_personas,
-                        lambda p: score_items(
-                            lm,
-                            [contexts[p]],
-                            items,
-                            tuple(sv.orders),
-                            "logprob",
-                            seed=spec.seed,
-                            first_index=p,
-                            min_compliance=sv.min_compliance,
-                            order_policy=policy,
-                        ),
-                        workers,
-                    )
-                    calls = lm.ledger.total().calls
-                return np.concatenate([r.probs for r in rows]), calls
+                    rows = _pool(n_personas, lambda p: per_persona(lm, p), workers)
+                    return rows, lm.ledger.total().calls
 
             return run
+
+        def silico_survey(policy: str) -> Callable[[str, str], Any]:
+            def unit(lm: Any, p: int) -> Any:
+                return score_items(
+                    lm,
+                    [contexts[p]],
+                    items,
+                    tuple(sv.orders),
+                    "logprob",
+                    seed=spec.seed,
+                    first_index=p,
+                    min_compliance=sv.min_compliance,
+                    order_policy=policy,
+                ).probs
+
+            return silico(unit)
 
         def peer_survey(url: str, model: str) -> Any:
             peer = _Peer(url, model)
             rows = _pool(n_personas, lambda p: peer.survey(contexts[p], items, p), workers)
             return np.stack([r[0] for r in rows]), sum(r[1] for r in rows), peer.requests
 
-        def silico_demographics(url: str, model: str) -> Any:
-            with CompletionsClient(url, model, concurrency=workers, timeout=900) as lm:
-                rows = _pool(
-                    n_personas,
-                    lambda p: annotate(
-                        lm,
-                        [contexts[p]],
-                        traits,
-                        seed=derive_seed(spec.seed, "annotate"),
-                        first_index=p,
-                    )[0],
-                    workers,
-                )
-                return rows, lm.ledger.total().calls
+        silico_demographics = silico(
+            lambda lm, p: annotate(
+                lm, [contexts[p]], traits, seed=derive_seed(spec.seed, "annotate"), first_index=p
+            )[0]
+        )
 
         def peer_demographics(url: str, model: str) -> Any:
             peer = _Peer(url, model)
@@ -240,8 +234,9 @@ def bench_peer_ratio(n_personas: int = N_PERSONAS) -> dict[str, object]:
             )
             return rows, peer.requests, peer.completions
 
-        (s_probs, s_calls), t_s = _fresh(home, silico_survey(sv.order_policy))
-        (a_probs, a_calls), t_all = _fresh(home, silico_survey("all"))
+        (s_rows, s_calls), t_s = _fresh(home, silico_survey(sv.order_policy))
+        (a_rows, a_calls), t_all = _fresh(home, silico_survey("all"))
+        s_probs, a_probs = np.concatenate(s_rows), np.concatenate(a_rows)
         (p_probs, p_dropped, p_req), t_p = _fresh(home, peer_survey)
         (s_demo, sd_calls), t_sd = _fresh(home, silico_demographics)
         (p_demo, pd_req, pd_comp), t_pd = _fresh(home, peer_demographics)

@@ -543,10 +543,16 @@ class Engine:
         clusters: dict[tuple[int, ...], list[int]] = {}
         for i in rows:
             clusters.setdefault(tuple(ids[i][common : common + EXTEND_MIN].tolist()), []).append(i)
-        plain = [
-            i for c in clusters.values() if not self._worth_extending(c, ids, common) for i in c
-        ]
-        extend = [c for c in clusters.values() if self._worth_extending(c, ids, common)]
+        # Each cluster's shared prefix once; a cluster pays a pass of its own only
+        # when it has several rows sharing EXTEND_MIN tokens more than the entry.
+        plain: list[int] = []
+        extend: list[tuple[list[int], int]] = []
+        for c in clusters.values():
+            shared = _cluster_prefix(c, ids) if len(c) > 1 else common
+            if shared - common >= EXTEND_MIN:
+                extend.append((c, shared))
+            else:
+                plain += c
         if len(plain) == 1:
             results[plain[0]] = self._decode([reqs[plain[0]]], [ids[plain[0]]], "single")[0]
         elif plain:
@@ -559,8 +565,7 @@ class Engine:
                 strict=True,
             ):
                 results[i] = res
-        for c in extend:
-            shared = _cluster_prefix(c, ids)
+        for c, shared in extend:
             _, _, reused = self._prefill(ids[c[0]][:shared], reuse=True, keep=True)
             k2, n2 = self.cache.peek(ids[c[0]])
             if k2 is None or n2 < shared:  # too big to cache: each row alone
@@ -573,10 +578,6 @@ class Engine:
             batch[0].cached_tokens = reused
             for i, res in zip(c, batch, strict=True):
                 results[i] = res
-
-    @staticmethod
-    def _worth_extending(cluster: list[int], ids: list[torch.Tensor], common: int) -> bool:
-        return len(cluster) > 1 and _cluster_prefix(cluster, ids) - common >= EXTEND_MIN
 
     def _emit(self, c: Choice, r: Params, tok: int, lp: torch.Tensor) -> None:
         """Record a sampled token's logprob and top alternatives on a choice."""
