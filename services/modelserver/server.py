@@ -23,7 +23,7 @@ from kserve import Model
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.modelserver.engine import Engine, Params, RequestError, Result
+from services.modelserver.engine import DecodeBatch, Engine, Params, RequestError, Result
 
 log = logging.getLogger("silico.modelserver")
 
@@ -80,19 +80,32 @@ class CompletionRequest(BaseModel):
 
 
 class Batcher:
-    """Collects concurrent requests for a few milliseconds and serves them together.
+    """Serves concurrent requests together, on one thread that owns the engine.
 
-    Sampled generations of concurrent requests then share each decoding step
-    (one forward pass for the whole batch), as vLLM's continuous batching does
-    on a GPU. Floating-point results can depend on the batch a request lands
-    in; the client's response cache is what makes a study replay exactly.
+    Requests that arrive within a few milliseconds of each other are taken
+    together. Sampled generations (``max_tokens > 1``) join one running
+    decoding batch and leave it when they finish (continuous batching, as
+    vLLM does on a GPU): every step is one forward pass for all rows, and a
+    request that arrives mid-batch starts at the next step instead of waiting
+    for the batch to end. Scoring calls run between steps. Floating-point
+    results can depend on the batch a request lands in; the client's response
+    cache is what makes a study replay exactly.
     """
 
-    def __init__(self, engine: Engine, max_rows: int = 32, wait_s: float = 0.01) -> None:
+    def __init__(
+        self, engine: Engine, max_rows: int = 32, wait_s: float = 0.01, max_decoding: int = 128
+    ) -> None:
         self.engine = engine
         self.max_rows = max_rows
         self.wait_s = wait_s
+        #: Rows decoding at once; further generations wait for rows to finish.
+        self.max_decoding = max_decoding
         self._q: queue.Queue[tuple[list[Params], Future[list[Result]]]] = queue.Queue()
+        self._batch: DecodeBatch | None = None
+        self._backlog: list[tuple[list[Params], Future[list[Result]]]] = []
+        # Request serial -> (future, results so far, rows still decoding).
+        self._open: dict[int, tuple[Future[list[Result]], list[Result | None], list[int]]] = {}
+        self._serial = 0
         threading.Thread(target=self._loop, name="batcher", daemon=True).start()
 
     def submit(self, params: list[Params]) -> Future[list[Result]]:
@@ -100,9 +113,14 @@ class Batcher:
         self._q.put((params, fut))
         return fut
 
-    def _loop(self) -> None:
-        while True:
-            groups = [self._q.get()]
+    def _decoding(self) -> int:
+        return len(self._batch.rows) if self._batch is not None else 0
+
+    def _take(self) -> list[tuple[list[Params], Future[list[Result]]]]:
+        """New requests: wait for one when nothing is decoding, else take what is queued."""
+        groups = []
+        if not self._decoding() and not self._backlog:
+            groups.append(self._q.get())
             rows = len(groups[0][0])
             deadline = time.monotonic() + self.wait_s
             while rows < self.max_rows:
@@ -115,29 +133,75 @@ class Batcher:
                     break
                 groups.append(g)
                 rows += len(g[0])
-            valid = []
-            memo: dict[str, Any] = {}
-            for params, fut in groups:
-                try:
-                    for p in params:
-                        self.engine.validate(p, memo)
-                    valid.append((params, fut))
-                except RequestError as e:
-                    fut.set_exception(e)
-            if not valid:
-                continue
-            flat = [p for params, _ in valid for p in params]
+        while True:
             try:
-                results = self.engine.complete_many(flat)
+                groups.append(self._q.get_nowait())
+            except queue.Empty:
+                return groups
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self._round()
             except Exception as e:  # surfaced to every waiting request as a 500
                 log.exception("batch failed")
-                for _, fut in valid:
-                    fut.set_exception(e)
+                for fut, _, _ in self._open.values():
+                    if not fut.done():
+                        fut.set_exception(e)
+                self._open.clear()
+                self._batch = None
+
+    def _round(self) -> None:
+        scoring, generating = [], []
+        memo: dict[str, Any] = {}
+        for params, fut in self._take():
+            try:
+                for p in params:
+                    self.engine.validate(p, memo)
+            except RequestError as e:
+                fut.set_exception(e)
                 continue
-            i = 0
-            for params, fut in valid:
-                fut.set_result(results[i : i + len(params)])
-                i += len(params)
+            # One request's rows share max_tokens: it is all generation or all scoring.
+            (generating if params and params[0].max_tokens > 1 else scoring).append((params, fut))
+        if scoring:
+            flat = [p for params, _ in scoring for p in params]
+            try:
+                results = self.engine.complete_many(flat)
+            except Exception as e:
+                log.exception("scoring batch failed")
+                for _, fut in scoring:
+                    fut.set_exception(e)
+            else:
+                i = 0
+                for params, fut in scoring:
+                    fut.set_result(results[i : i + len(params)])
+                    i += len(params)
+        self._backlog += generating
+        while self._backlog and (
+            not self._decoding() or self._decoding() + len(self._backlog[0][0]) <= self.max_decoding
+        ):
+            params, fut = self._backlog.pop(0)
+            serial = self._serial
+            self._serial += 1
+            try:
+                self._batch = self.engine.admit(
+                    self._batch, params, [(serial, j) for j in range(len(params))]
+                )
+            except Exception as e:  # this request's prefill failed; the batch goes on
+                if not isinstance(e, RequestError):
+                    log.exception("prefill failed")
+                fut.set_exception(e)
+                continue
+            self._open[serial] = (fut, [None] * len(params), [len(params)])
+        if self._decoding():
+            assert self._batch is not None
+            for (serial, j), res in self._batch.step():
+                fut, results, left = self._open[serial]
+                results[j] = res
+                left[0] -= 1
+                if not left[0]:
+                    del self._open[serial]
+                    fut.set_result([r for r in results if r is not None])
 
 
 class SmolModel(Model):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import httpx
 import numpy as np
 import pytest
@@ -410,3 +413,69 @@ def test_a_batch_mixing_a_follow_up_and_another_persona_scores_each_on_its_own_c
         a, b = choice["logprobs"]["top_logprobs"][0], alone["logprobs"]["top_logprobs"][0]
         assert list(a)[:3] == list(b)[:3]
         assert max(abs(a[k] - b[k]) for k in set(a) & set(b)) < 1e-3
+
+
+@pytest.fixture(scope="module")
+def engine(model_server):
+    # The server converted the weights already; this loads a second copy in-process.
+    from services.modelserver.engine import (
+        DEFAULT_MODEL_NAME,
+        Engine,
+        convert_gguf,
+        default_cache_dir,
+    )
+
+    return Engine(convert_gguf(default_cache_dir(DEFAULT_MODEL_NAME), DEFAULT_MODEL_NAME))
+
+
+def test_a_generation_joining_a_running_batch_decodes_as_it_would_alone(engine):
+    """Continuous batching: a request admitted mid-decode (a longer prompt, so the
+    running rows get left-padded) finishes first, and both rows' greedy tokens and
+    logprobs equal their decoding alone; the first row goes on after the other left."""
+    from services.modelserver.engine import Params
+
+    long = Params(STORY.format(extra="On Sundays I"), max_tokens=20, temperature=0, logprobs=0)
+    short = Params(
+        STORY.format(extra="\n\nQuestion: What do you do on weekends?\nAnswer:"),
+        max_tokens=6,
+        temperature=0,
+        logprobs=0,
+    )
+    assert len(engine.encode(short.prompt)) > len(engine.encode(long.prompt))
+    batch = engine.admit(None, [long], ["long"])
+    order, done = [], {}
+    for _ in range(5):
+        assert batch.step() == []
+    batch = engine.admit(batch, [short], ["short"])
+    assert len(batch.rows) == 2
+    while batch.rows:
+        for tag, res in batch.step():
+            order.append(tag)
+            done[tag] = res
+    assert order == ["short", "long"]
+    for tag, p in (("long", long), ("short", short)):
+        alone = engine.complete_many([p])[0].choice
+        got = done[tag].choice
+        assert got.text == alone.text and got.tokens == alone.tokens
+        assert np.allclose(got.token_logprobs, alone.token_logprobs, atol=1e-3)
+    assert done["long"].completion_tokens == 20
+
+
+def test_a_short_request_does_not_wait_for_a_long_generation(model_server):
+    """A request that arrives while another decodes joins its batch (it used to wait
+    for all of the other's tokens)."""
+    finished: list[str] = []
+    tokens: dict[str, int] = {}
+
+    def post(tag: str, max_tokens: int) -> None:
+        body = dict(prompt=STORY.format(extra=tag), max_tokens=max_tokens, temperature=0)
+        tokens[tag] = _post(model_server, **body)["usage"]["completion_tokens"]
+        finished.append(tag)
+
+    t = threading.Thread(target=post, args=("long", 160))
+    t.start()
+    time.sleep(1.0)
+    post("short", 4)
+    t.join()
+    assert tokens["long"] > 60  # the setup: it decodes for several seconds
+    assert finished == ["short", "long"]
