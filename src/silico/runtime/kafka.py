@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,11 +248,14 @@ def run_worker(
     poison message is announced too (with its error), so that the study it
     belongs to fails at once instead of waiting for a result that never comes.
 
-    Up to ``concurrency`` messages of one poll are handled at once, so that
-    the model server can batch their requests as it does for the in-process
-    runner. Offsets are committed per partition only up to the first message
-    that has not finished; the consumer seeks back to it, and messages after
-    it that did finish are redelivered and found already stored.
+    Up to ``concurrency`` messages are handled at once, so that the model
+    server can batch their requests as it does for the in-process runner. A
+    finished message's slot is refilled at once (the worker used to wait for a
+    whole poll's messages, so every batch waited for its slowest unit). A
+    failed message is retried in its slot after the backoff. Offsets are
+    committed per partition only up to the first message that has not
+    finished; after a crash the messages after it that did finish are
+    redelivered and found already stored.
     """
     # Every outcome exported at 0 from the start: a series that first appears at
     # its first increment has no rate until its second, and a stage's first unit
@@ -315,8 +318,48 @@ def run_worker(
         PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - t0)
         return _OK
 
-    retries = 0  # batches in a row that had to be retried
     rng = random.Random()
+
+    def later(msg: Any) -> str:
+        """A failed message again, after the backoff (abandoned when stopping)."""
+        with stats_lock:
+            n = failures.get((msg.topic, msg.partition, msg.offset), 1)
+        if stop.wait(backoff(n, retry_pause, rng)):
+            return _RETRY
+        return process(msg)
+
+    # In flight: future -> message; per partition, offsets not yet committable.
+    inflight: dict[Future[str], Any] = {}
+    open_offsets: dict[TopicPartition, dict[int, bool]] = {}
+
+    def harvest(done: Iterable[Future[str]]) -> None:
+        for fut in done:
+            msg = inflight.pop(fut)
+            try:
+                outcome = fut.result()
+            except Exception as e:  # a failed produce: retry the unit
+                log.warning("unit at %s:%d not announced (%s)", msg.topic, msg.offset, e)
+                outcome = _RETRY
+            if outcome != _RETRY:
+                open_offsets[TopicPartition(msg.topic, msg.partition)][msg.offset] = True
+            elif not stop.is_set():
+                inflight[pool.submit(later, msg)] = msg
+
+    def commit(consumer: KafkaConsumer) -> None:
+        ready: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, offsets in open_offsets.items():
+            nxt = None
+            for off in sorted(offsets):
+                if not offsets[off]:
+                    break
+                del offsets[off]
+                nxt = off + 1
+            if nxt is not None:
+                ready[tp] = OffsetAndMetadata(nxt, "", -1)
+        if ready:
+            consumer.commit(ready)
+
+    lag_due = 0.0
     try:
         while not stop.is_set():
             try:
@@ -324,47 +367,40 @@ def run_worker(
                     consumer = make_consumer(
                         bootstrap, [topic], group or f"silico-{stage}", max(1, concurrency)
                     )
-                batch = consumer.poll(timeout_ms=1000)
-                if not batch:
-                    _update_lag(consumer, stage)
-                    continue
-                futures = {
-                    tp: [(m.offset, pool.submit(process, m)) for m in msgs]
-                    for tp, msgs in batch.items()
-                }
-                commit: dict[TopicPartition, OffsetAndMetadata] = {}
-                retry = False
-                for tp, outcomes in futures.items():
-                    first_unfinished = None
-                    for offset, fut in outcomes:
-                        try:
-                            outcome = fut.result()
-                        except Exception as e:  # a failed produce: retry the unit
-                            log.warning("unit at %s:%d not announced (%s)", tp, offset, e)
-                            outcome = _RETRY
-                        if outcome == _RETRY and first_unfinished is None:
-                            first_unfinished = offset
-                    last = outcomes[-1][0] + 1
-                    commit[tp] = OffsetAndMetadata(
-                        last if first_unfinished is None else first_unfinished, "", -1
-                    )
-                    if first_unfinished is not None:
-                        consumer.seek(tp, first_unfinished)
-                        retry = True
-                consumer.commit(commit)
-                _update_lag(consumer, stage)
-                if retry:
-                    retries += 1
-                    stop.wait(backoff(retries, retry_pause, rng))
+                free = max(1, concurrency) - len(inflight)
+                if free > 0:
+                    # Idle: wait for work. Busy: a short wait, then see what finished.
+                    batch = consumer.poll(timeout_ms=200 if inflight else 1000, max_records=free)
+                    for tp, msgs in batch.items():
+                        for m in msgs:
+                            open_offsets.setdefault(tp, {})[m.offset] = False
+                            inflight[pool.submit(process, m)] = m
+                    done = [f for f in inflight if f.done()]
                 else:
-                    retries = 0
+                    done, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
+                harvest(done)
+                commit(consumer)
+                if time.monotonic() >= lag_due:
+                    _update_lag(consumer, stage)
+                    lag_due = time.monotonic() + 1.0
             except KafkaError as e:
                 log.warning("consumer error (%s); reconnecting", e)
+                # What is in flight finishes (and is stored); uncommitted messages
+                # come back after the reconnect and are found already stored.
+                wait(list(inflight))
+                inflight.clear()
+                open_offsets.clear()
                 _close(consumer)
                 consumer = None
                 stop.wait(1)
     finally:
         pool.shutdown(wait=True)
+        if consumer is not None:
+            try:  # what finished while stopping is not redelivered
+                harvest(list(inflight))
+                commit(consumer)
+            except Exception as e:
+                log.warning("final commit failed (%s); those units will be redelivered", e)
         _close(consumer)
         producer.close()
     return stats
