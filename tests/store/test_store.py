@@ -68,6 +68,9 @@ def test_results_are_idempotent_by_key(store):
     )
     assert store.get_result(st.id, "demographics", "persona/1") == {"age": [0.5, 0.5]}
     assert store.result_keys(st.id, "demographics") == {"persona/1"}
+    assert store.has_result(st.id, "demographics", "persona/1")
+    assert not store.has_result(st.id, "demographics", "persona/2")
+    assert not store.has_result(st.id, "survey", "persona/1")
     assert store.count_results(st.id, "demographics") == 1
     assert store.usage(st.id)["demographics"] == {
         "calls": 2,

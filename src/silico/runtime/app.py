@@ -130,7 +130,7 @@ def unit_handler(
         if item.WhichOneof("task") != stage:
             raise k.PoisonMessage(f"not a {stage} task: {item.WhichOneof('task')}")
         key = f"{item.study_id}|{item.unit_key}"
-        if item.unit_key in store.result_keys(item.study_id, stage):
+        if store.has_result(item.study_id, stage, item.unit_key):
             return key, True
         if _ended(store, item.study_id):
             return key, True  # cancelled or failed: its units are dropped, not done

@@ -400,6 +400,11 @@ class Store:
             )
             return {k: p for k, p in rows}
 
+    def has_result(self, study_id: str, stage: str, unit_key: str) -> bool:
+        """Whether one unit's result is stored (a primary-key lookup, not a scan)."""
+        with self._session() as s:
+            return s.get(ResultRow, (study_id, stage, unit_key)) is not None
+
     def result_keys(self, study_id: str, stage: str) -> set[str]:
         with self._session() as s:
             return set(
