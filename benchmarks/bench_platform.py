@@ -16,7 +16,7 @@ import grpc
 import yaml
 
 from silico.llm import CompletionsClient
-from silico.local.procs import start_model_server
+from silico.local.procs import EMBEDDED_MODEL, start_model_server
 from silico.local.stack import up
 from silico.pipeline.runner import run_study
 from silico.pipeline.spec import load_spec
@@ -32,9 +32,9 @@ def _in_process(home: Path, spec_path: Path) -> float:
     spec = load_spec(spec_path)
     server = start_model_server(home / "logs-inproc")
     try:
-        with CompletionsClient(
-            server.base_url, spec.model.name, concurrency=spec.model.concurrency
-        ) as lm:
+        # The served name, as `silico run --in-process` resolves an unnamed model.
+        name = spec.model.name or EMBEDDED_MODEL
+        with CompletionsClient(server.base_url, name, concurrency=spec.model.concurrency) as lm:
             t0 = time.perf_counter()
             # The report too: the platform writes one before a study succeeds.
             write_report(run_study(spec, lm), home / "report-inproc", lm.ledger)
