@@ -63,12 +63,30 @@ def _distributed(home: Path, spec_path: Path) -> tuple[float, float]:
         stack.stop()
 
 
+def _stage_seconds(where: Path) -> dict[str, float]:
+    """Per-stage wall seconds from the (first) report's metrics.json under ``where``."""
+    import json
+
+    for m in sorted(where.rglob("metrics.json")):
+        return dict(json.loads(m.read_text()).get("seconds", {}))
+    return {}
+
+
 def _overhead(spec_path: Path) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as d:
         home = Path(d)
         inproc = _in_process(home, spec_path)
         dist, startup = _distributed(home, spec_path)
+        stages = {
+            "in_process": _stage_seconds(home / "report-inproc"),
+            "services_kafka": _stage_seconds(home / "stack"),
+        }
     return {
+        **{
+            f"{side}_{k}_s": round(float(v), 1)
+            for side, secs in stages.items()
+            for k, v in secs.items()
+        },
         "study": spec_path.name,
         "in_process_s": round(inproc, 1),
         "services_kafka_s": round(dist, 1),

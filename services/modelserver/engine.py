@@ -793,6 +793,12 @@ class Engine:
         assert batch is not None
         return batch
 
+    def step(self, batch: DecodeBatch) -> list[tuple[Any, Result]]:
+        """One decoding step of ``batch`` (:meth:`DecodeBatch.step`), holding the engine:
+        an echo request's forward pass must not run beside it on the same cores."""
+        with self._lock:
+            return batch.step()
+
     @torch.inference_mode()
     def _decode(self, reqs: list[Params], ids: list[torch.Tensor], mode: str) -> list[Result]:
         """Sampled completions of ``reqs``, one forward pass per step for all rows."""

@@ -195,7 +195,7 @@ class Batcher:
             self._open[serial] = (fut, [None] * len(params), [len(params)])
         if self._decoding():
             assert self._batch is not None
-            for (serial, j), res in self._batch.step():
+            for (serial, j), res in self.engine.step(self._batch):
                 fut, results, left = self._open[serial]
                 results[j] = res
                 left[0] -= 1
