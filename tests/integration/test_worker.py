@@ -26,15 +26,27 @@ def broker(tmp_path):
     b.stop()
 
 
-def _run(addr: str, handle, concurrency: int, stop: threading.Event) -> threading.Thread:  # type: ignore[no-untyped-def]
+def _drive(addr: str, names: tuple[str, ...], handle, until) -> None:  # type: ignore[no-untyped-def]
+    """Send ``names`` as units to one partition, run a worker (2 at once) until
+    ``until()`` holds, give it a loop turn or two to commit, then stop it."""
+    p = Producer(addr)
+    for name in names:
+        p.send(requests_topic(STAGE), name, name.encode())
+    p.close()
+    stop = threading.Event()
     t = threading.Thread(
         target=run_worker,
         args=(STAGE, addr, handle, lambda key, err: err.encode(), stop),
-        kwargs={"concurrency": concurrency, "retry_pause": 0.2},
+        kwargs={"concurrency": 2, "retry_pause": 0.2},
         daemon=True,
     )
     t.start()
-    return t
+    deadline = time.monotonic() + 60
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)
+    stop.set()
+    t.join(30)
 
 
 def _committed(addr: str) -> int | None:
@@ -59,18 +71,7 @@ def test_a_slow_unit_does_not_hold_back_the_units_after_it(broker):
             finished[name] = time.monotonic()
         return name, False
 
-    p = Producer(broker)
-    for name in ("slow", "fast1", "fast2"):
-        p.send(requests_topic(STAGE), name, name.encode())
-    p.close()
-    stop = threading.Event()
-    t = _run(broker, handle, 2, stop)
-    deadline = time.monotonic() + 60
-    while len(finished) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.5)  # a loop turn or two: the commit after the slow unit
-    stop.set()
-    t.join(30)
+    _drive(broker, ("slow", "fast1", "fast2"), handle, lambda: len(finished) == 3)
     assert set(finished) == {"slow", "fast1", "fast2"}
     assert finished["fast2"] < finished["slow"]
     assert _committed(broker) == 3
@@ -91,17 +92,6 @@ def test_a_failing_unit_retries_in_its_slot_and_later_units_go_on(broker):
             raise RuntimeError("not yet")
         return name, False
 
-    p = Producer(broker)
-    for name in ("flaky", "a", "b"):
-        p.send(requests_topic(STAGE), name, name.encode())
-    p.close()
-    stop = threading.Event()
-    t = _run(broker, handle, 2, stop)
-    deadline = time.monotonic() + 60
-    while calls.get("flaky", 0) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.5)
-    stop.set()
-    t.join(30)
+    _drive(broker, ("flaky", "a", "b"), handle, lambda: calls.get("flaky", 0) == 3)
     assert calls == {"flaky": 3, "a": 1, "b": 1}
     assert _committed(broker) == 3
