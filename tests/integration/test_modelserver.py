@@ -479,3 +479,24 @@ def test_a_short_request_does_not_wait_for_a_long_generation(model_server):
     t.join()
     assert tokens["long"] > 60  # the setup: it decodes for several seconds
     assert finished == ["short", "long"]
+
+
+@pytest.mark.parametrize("top_p", [1e-6, 0.5, 0.9, 0.999])
+@pytest.mark.parametrize("spread", [0.1, 3.0, 12.0])
+def test_the_nucleus_keeps_what_a_full_sort_keeps(top_p, spread):
+    """Against the definition (sort the whole vocabulary, keep a token while the mass
+    before it is below top_p): the same tokens and probabilities, whether the nucleus
+    closes within the first candidates (peaked) or needs the full sort (near-flat)."""
+    from services.modelserver.engine import NUCLEUS_TOP_K, nucleus
+
+    logits = torch.randn(49152, generator=torch.Generator().manual_seed(3)) * spread
+    sp, si = nucleus(logits, top_p)
+    ref_p, ref_i = torch.sort(torch.softmax(logits, dim=-1), descending=True)
+    keep = torch.cumsum(ref_p, 0) - ref_p < top_p
+    assert si.tolist() == ref_i[keep].tolist()
+    assert torch.allclose(sp, ref_p[keep] / ref_p[keep].sum())
+    assert abs(float(sp.sum()) - 1) < 1e-5
+    if top_p == 1e-6:
+        assert si.tolist() == [int(torch.argmax(logits))]  # the degenerate nucleus
+    if spread == 0.1 and top_p >= 0.5:
+        assert len(si) > NUCLEUS_TOP_K  # near-flat: the fallback path was taken
